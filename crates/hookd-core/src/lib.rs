@@ -1,0 +1,25 @@
+//! hookd's domain: the types and rules every other crate shares.
+//!
+//! Invariant: nothing here does I/O or is `async`. Time comes in as an argument and
+//! randomness from the OS CSPRNG only where a secret or id is minted. These types are
+//! not the wire format; `hookd-api` owns the JSON shapes.
+
+pub mod catalog;
+pub mod cursor;
+pub mod destination;
+pub mod endpoint;
+pub mod ids;
+pub mod random;
+pub mod retry;
+pub mod secret;
+
+pub use catalog::{EventCatalog, EventTypeInfo};
+pub use cursor::{Cursor, CursorError, CursorKey};
+pub use destination::{DestinationPolicy, RefusedDestination};
+pub use endpoint::{
+    EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError,
+    UrlError, UrlRules,
+};
+pub use ids::{AccountId, ApiKeyId, EndpointId, EventId, InvalidId};
+pub use retry::{RetrySchedule, RetryScheduleError};
+pub use secret::{ApiKey, EndpointSecret, TokenHash};
