@@ -9,23 +9,11 @@ pub struct EventTypeInfo {
 
 /// HeyGen's catalog as of 2026-07 (contract section 3), in its order.
 const BUILTIN: [(&str, &str); 30] = [
-    (
-        "avatar_video.success",
-        "An avatar video finished rendering successfully.",
-    ),
+    ("avatar_video.success", "An avatar video finished rendering successfully."),
     ("avatar_video.fail", "An avatar video failed to render."),
-    (
-        "avatar_video_gif.success",
-        "A GIF preview of an avatar video was generated.",
-    ),
-    (
-        "avatar_video_gif.fail",
-        "A GIF preview of an avatar video could not be generated.",
-    ),
-    (
-        "video_translate.success",
-        "A video translation completed successfully.",
-    ),
+    ("avatar_video_gif.success", "A GIF preview of an avatar video was generated."),
+    ("avatar_video_gif.fail", "A GIF preview of an avatar video could not be generated."),
+    ("video_translate.success", "A video translation completed successfully."),
     ("video_translate.fail", "A video translation failed."),
     (
         "video_translate.preflight.validation_failed",
@@ -35,88 +23,28 @@ const BUILTIN: [(&str, &str); 30] = [
         "video_translate.preflight.download_failed",
         "A video translation was rejected before it started because its source could not be downloaded.",
     ),
-    (
-        "personalized_video",
-        "A personalized video for one contact of a project was generated.",
-    ),
-    (
-        "instant_avatar.success",
-        "An instant avatar was created successfully.",
-    ),
-    (
-        "instant_avatar.fail",
-        "An instant avatar could not be created.",
-    ),
-    (
-        "photo_avatar_generation.success",
-        "Photo avatar images were generated successfully.",
-    ),
-    (
-        "photo_avatar_generation.fail",
-        "Photo avatar image generation failed.",
-    ),
-    (
-        "photo_avatar_train.success",
-        "A photo avatar group finished training.",
-    ),
-    (
-        "photo_avatar_train.fail",
-        "A photo avatar group failed to train.",
-    ),
-    (
-        "photo_avatar_add_motion.success",
-        "Motion was added to a photo avatar.",
-    ),
-    (
-        "photo_avatar_add_motion.fail",
-        "Motion could not be added to a photo avatar.",
-    ),
-    (
-        "proofread_creation.success",
-        "A proofread for a video translation was created.",
-    ),
-    (
-        "proofread_creation.fail",
-        "A proofread for a video translation could not be created.",
-    ),
-    (
-        "live_avatar.success",
-        "A live avatar session or asset completed successfully.",
-    ),
+    ("personalized_video", "A personalized video for one contact of a project was generated."),
+    ("instant_avatar.success", "An instant avatar was created successfully."),
+    ("instant_avatar.fail", "An instant avatar could not be created."),
+    ("photo_avatar_generation.success", "Photo avatar images were generated successfully."),
+    ("photo_avatar_generation.fail", "Photo avatar image generation failed."),
+    ("photo_avatar_train.success", "A photo avatar group finished training."),
+    ("photo_avatar_train.fail", "A photo avatar group failed to train."),
+    ("photo_avatar_add_motion.success", "Motion was added to a photo avatar."),
+    ("photo_avatar_add_motion.fail", "Motion could not be added to a photo avatar."),
+    ("proofread_creation.success", "A proofread for a video translation was created."),
+    ("proofread_creation.fail", "A proofread for a video translation could not be created."),
+    ("live_avatar.success", "A live avatar session or asset completed successfully."),
     ("live_avatar.fail", "A live avatar session or asset failed."),
-    (
-        "avatar_video_caption.success",
-        "Captions for an avatar video were generated.",
-    ),
-    (
-        "avatar_video_caption.fail",
-        "Captions for an avatar video could not be generated.",
-    ),
-    (
-        "video_agent.success",
-        "A video agent finished producing a video.",
-    ),
-    (
-        "video_agent.fail",
-        "A video agent failed to produce a video.",
-    ),
-    (
-        "hyperframes_video.success",
-        "A HyperFrames video finished rendering.",
-    ),
-    (
-        "hyperframes_video.fail",
-        "A HyperFrames video failed to render.",
-    ),
-    (
-        "ai_clipping.success",
-        "AI clipping produced clips from a source video.",
-    ),
+    ("avatar_video_caption.success", "Captions for an avatar video were generated."),
+    ("avatar_video_caption.fail", "Captions for an avatar video could not be generated."),
+    ("video_agent.success", "A video agent finished producing a video."),
+    ("video_agent.fail", "A video agent failed to produce a video."),
+    ("hyperframes_video.success", "A HyperFrames video finished rendering."),
+    ("hyperframes_video.fail", "A HyperFrames video failed to render."),
+    ("ai_clipping.success", "AI clipping produced clips from a source video."),
     ("ai_clipping.fail", "AI clipping failed for a source video."),
-    (
-        "batch.finished",
-        "Every job of a batch has reached a final state.",
-    ),
+    ("batch.finished", "Every job of a batch has reached a final state."),
 ];
 
 /// The built-in catalog plus the operator's additions (`--event-type`), fixed at startup.
@@ -193,17 +121,11 @@ mod tests {
 
     #[test]
     fn operator_types_are_appended_and_validated() {
-        let extra = EventTypeInfo {
-            name: "render.queued".into(),
-            description: "Queued.".into(),
-        };
+        let extra = EventTypeInfo { name: "render.queued".into(), description: "Queued.".into() };
         let catalog = EventCatalog::with_extra_types([extra]).expect("valid");
         assert!(catalog.contains("render.queued"));
         assert_eq!(catalog.entries().len(), 31);
-        let bad = EventTypeInfo {
-            name: "Bad Name".into(),
-            description: String::new(),
-        };
+        let bad = EventTypeInfo { name: "Bad Name".into(), description: String::new() };
         assert!(EventCatalog::with_extra_types([bad]).is_err());
     }
 }

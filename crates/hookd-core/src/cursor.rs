@@ -97,10 +97,7 @@ mod tests {
     fn a_token_decodes_to_its_position_in_its_own_scope() {
         let key = CursorKey::generate();
         let token = Cursor { position: 42 }.encode(&key, "endpoints:a");
-        assert_eq!(
-            Cursor::decode(&token, &key, "endpoints:a"),
-            Ok(Cursor { position: 42 })
-        );
+        assert_eq!(Cursor::decode(&token, &key, "endpoints:a"), Ok(Cursor { position: 42 }));
     }
 
     #[test]
@@ -118,11 +115,7 @@ mod tests {
             ("not base64!", "endpoints:a", &key),
             ("", "endpoints:a", &key),
         ] {
-            assert_eq!(
-                Cursor::decode(candidate, key, scope),
-                Err(CursorError),
-                "{candidate} in {scope}"
-            );
+            assert_eq!(Cursor::decode(candidate, key, scope), Err(CursorError), "{candidate} in {scope}");
         }
     }
 }

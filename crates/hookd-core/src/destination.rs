@@ -103,12 +103,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
         [0, 0, 0, 0, 0, 0, _, _] if !ip.is_loopback() && !ip.is_unspecified() => Some(low),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => Some(low),
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
-            (hi >> 8) as u8,
-            hi as u8,
-            (lo >> 8) as u8,
-            lo as u8,
-        )),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)),
         _ => None,
     }
 }
@@ -118,9 +113,7 @@ mod tests {
     use super::*;
 
     fn refused(raw: &str) -> bool {
-        DestinationPolicy::default()
-            .check(raw.parse().expect("ip"))
-            .is_err()
+        DestinationPolicy::default().check(raw.parse().expect("ip")).is_err()
     }
 
     #[test]
@@ -153,12 +146,7 @@ mod tests {
 
     #[test]
     fn allows_public_addresses() {
-        for raw in [
-            "93.184.216.34",
-            "1.1.1.1",
-            "2606:4700:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
+        for raw in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
             assert!(!refused(raw), "{raw} should be allowed");
         }
     }
@@ -174,12 +162,8 @@ mod tests {
 
     #[test]
     fn refusal_names_the_address_and_its_class() {
-        let err = DestinationPolicy::default()
-            .check("169.254.169.254".parse().expect("ip"))
-            .expect_err("refused");
-        assert_eq!(
-            err.to_string(),
-            "destination 169.254.169.254 is refused: it is a link-local address"
-        );
+        let err =
+            DestinationPolicy::default().check("169.254.169.254".parse().expect("ip")).expect_err("refused");
+        assert_eq!(err.to_string(), "destination 169.254.169.254 is refused: it is a link-local address");
     }
 }

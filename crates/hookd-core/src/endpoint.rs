@@ -76,14 +76,8 @@ impl EndpointUrl {
         // so `http://2130706433/` arrives here as 127.0.0.1.
         match url.host() {
             None => return Err(UrlError::NoHost),
-            Some(Host::Ipv4(v4)) => rules
-                .destinations
-                .check(IpAddr::V4(v4))
-                .map_err(UrlError::Refused)?,
-            Some(Host::Ipv6(v6)) => rules
-                .destinations
-                .check(IpAddr::V6(v6))
-                .map_err(UrlError::Refused)?,
+            Some(Host::Ipv4(v4)) => rules.destinations.check(IpAddr::V4(v4)).map_err(UrlError::Refused)?,
+            Some(Host::Ipv6(v6)) => rules.destinations.check(IpAddr::V6(v6)).map_err(UrlError::Refused)?,
             Some(Host::Domain(name)) => {
                 if is_localhost(name) && !rules.destinations.allows_loopback() {
                     return Err(UrlError::Localhost);
@@ -135,10 +129,7 @@ pub enum EventFilterError {
 
 impl EventFilter {
     /// `None` (omitted or null) means all; duplicates collapse, keeping the first.
-    pub fn parse(
-        events: Option<Vec<String>>,
-        catalog: &EventCatalog,
-    ) -> Result<Self, EventFilterError> {
+    pub fn parse(events: Option<Vec<String>>, catalog: &EventCatalog) -> Result<Self, EventFilterError> {
         let Some(events) = events else {
             return Ok(Self::All);
         };
@@ -271,10 +262,7 @@ mod tests {
             "https://10.0.0.1/",
         ] {
             assert!(
-                matches!(
-                    EndpointUrl::parse(raw, &strict()),
-                    Err(UrlError::Refused(_))
-                ),
+                matches!(EndpointUrl::parse(raw, &strict()), Err(UrlError::Refused(_))),
                 "{raw} should be refused"
             );
         }
@@ -288,32 +276,20 @@ mod tests {
         };
         assert!(EndpointUrl::parse("http://127.0.0.1:9000/hook", &dev).is_ok());
         assert!(EndpointUrl::parse("http://localhost:9000/hook", &dev).is_ok());
-        assert_eq!(
-            EndpointUrl::parse("ftp://example.com/", &dev),
-            Err(UrlError::SchemeNotHttp)
-        );
+        assert_eq!(EndpointUrl::parse("ftp://example.com/", &dev), Err(UrlError::SchemeNotHttp));
     }
 
     #[test]
     fn event_filter_collapses_duplicates_in_order_and_refuses_unknown_names() {
         let catalog = EventCatalog::builtin();
-        let list = vec![
-            "avatar_video.fail".into(),
-            "avatar_video.success".into(),
-            "avatar_video.fail".into(),
-        ];
+        let list =
+            vec!["avatar_video.fail".into(), "avatar_video.success".into(), "avatar_video.fail".into()];
         assert_eq!(
             EventFilter::parse(Some(list), &catalog),
-            Ok(EventFilter::Only(vec![
-                "avatar_video.fail".into(),
-                "avatar_video.success".into()
-            ]))
+            Ok(EventFilter::Only(vec!["avatar_video.fail".into(), "avatar_video.success".into()]))
         );
         assert_eq!(EventFilter::parse(None, &catalog), Ok(EventFilter::All));
-        assert_eq!(
-            EventFilter::parse(Some(vec![]), &catalog),
-            Err(EventFilterError::Empty)
-        );
+        assert_eq!(EventFilter::parse(Some(vec![]), &catalog), Err(EventFilterError::Empty));
         assert_eq!(
             EventFilter::parse(Some(vec!["nope".into()]), &catalog),
             Err(EventFilterError::UnknownType("nope".into()))

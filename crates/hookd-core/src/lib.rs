@@ -17,8 +17,7 @@ pub use catalog::{EventCatalog, EventTypeInfo};
 pub use cursor::{Cursor, CursorError, CursorKey};
 pub use destination::{DestinationPolicy, RefusedDestination};
 pub use endpoint::{
-    EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError,
-    UrlError, UrlRules,
+    EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError, UrlError, UrlRules,
 };
 pub use ids::{AccountId, ApiKeyId, EndpointId, EventId, InvalidId};
 pub use retry::{RetrySchedule, RetryScheduleError};

@@ -34,8 +34,7 @@ impl RetrySchedule {
             .split(',')
             .map(|part| {
                 let part = part.trim();
-                humantime::parse_duration(part)
-                    .map_err(|_| RetryScheduleError::BadDuration(part.to_owned()))
+                humantime::parse_duration(part).map_err(|_| RetryScheduleError::BadDuration(part.to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if delays.iter().any(Duration::is_zero) {
@@ -72,22 +71,13 @@ mod tests {
         let schedule = RetrySchedule::default();
         assert_eq!(schedule.max_attempts(), 11);
         let total: Duration = schedule.delays().iter().sum();
-        assert_eq!(
-            total,
-            Duration::from_secs(5 + 30 + 120 + 600 + 1800 + 3600 * (1 + 2 + 4 + 8 + 8))
-        );
+        assert_eq!(total, Duration::from_secs(5 + 30 + 120 + 600 + 1800 + 3600 * (1 + 2 + 4 + 8 + 8)));
     }
 
     #[test]
     fn parse_refuses_bad_entries() {
-        assert_eq!(
-            RetrySchedule::parse("5s,soon"),
-            Err(RetryScheduleError::BadDuration("soon".into()))
-        );
-        assert_eq!(
-            RetrySchedule::parse("0s"),
-            Err(RetryScheduleError::ZeroDelay)
-        );
+        assert_eq!(RetrySchedule::parse("5s,soon"), Err(RetryScheduleError::BadDuration("soon".into())));
+        assert_eq!(RetrySchedule::parse("0s"), Err(RetryScheduleError::ZeroDelay));
         assert_eq!(RetrySchedule::parse("").map(|s| s.max_attempts()), Ok(1));
     }
 }

@@ -22,10 +22,7 @@ pub struct EndpointSecret(String);
 
 impl EndpointSecret {
     pub fn generate() -> Self {
-        Self(format!(
-            "{SECRET_PREFIX}{}",
-            STANDARD.encode(random_bytes::<32>())
-        ))
+        Self(format!("{SECRET_PREFIX}{}", STANDARD.encode(random_bytes::<32>())))
     }
 
     /// Wraps a secret read back from storage.
@@ -88,10 +85,7 @@ pub struct ApiKey {
 impl ApiKey {
     pub fn generate() -> Self {
         let key_id = ApiKeyId::new_random();
-        let plaintext = format!(
-            "{API_KEY_PREFIX}{key_id}_{}",
-            URL_SAFE_NO_PAD.encode(random_bytes::<32>())
-        );
+        let plaintext = format!("{API_KEY_PREFIX}{key_id}_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()));
         Self { key_id, plaintext }
     }
 

@@ -1,1 +1,131 @@
-//! placeholder
+//! hookd's storage: the [`Store`] trait and its SQLite implementation.
+//!
+//! Invariants: this is the only crate that contains SQL. Customer data is reachable
+//! only through methods that take the owning [`AccountId`] first, and another
+//! account's id is answered exactly like a missing one ([`StoreError::NotFound`]).
+//! Every write that a caller acknowledges is committed (SQLite: WAL, `synchronous=FULL`)
+//! before the method returns.
+
+mod model;
+mod sqlite;
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, ApiKey, ApiKeyId, CursorKey, EndpointId, EndpointSecret, TokenHash};
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// Errors a store method can return.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such record, or it belongs to another account.
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached or answered with an error.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value no longer parses; the database was changed outside hookd.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Server-wide settings and first-start bootstrap.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// The key that signs pagination cursors, created on first use.
+    async fn cursor_key(&self) -> StoreResult<CursorKey>;
+    /// The stored admin token hash, if a token was generated earlier.
+    async fn admin_token_hash(&self) -> StoreResult<Option<TokenHash>>;
+    /// Saves the admin token hash unless one is stored; returns whether it was saved.
+    async fn save_admin_token_hash(&self, hash: &TokenHash) -> StoreResult<bool>;
+    /// On an empty database, creates account `default` with `key`, atomically.
+    /// Returns the account if it was created, `None` if any account already existed.
+    async fn bootstrap_default_account(&self, key: &ApiKey, now: UnixMillis) -> StoreResult<Option<Account>>;
+}
+
+/// Accounts and their API keys (operator API and customer auth).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_account(&self, name: &str, key: &ApiKey, now: UnixMillis) -> StoreResult<Account>;
+    async fn add_api_key(&self, account_id: &AccountId, key: &ApiKey, now: UnixMillis) -> StoreResult<()>;
+    async fn revoke_api_key(&self, key_id: &ApiKeyId, now: UnixMillis) -> StoreResult<()>;
+    async fn find_api_key(&self, key_id: &ApiKeyId) -> StoreResult<Option<StoredApiKey>>;
+}
+
+/// Webhook endpoints, always scoped to their account.
+#[async_trait]
+pub trait EndpointStore: Send + Sync {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    async fn get_endpoint(&self, account_id: &AccountId, endpoint_id: &EndpointId) -> StoreResult<Endpoint>;
+    async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>>;
+    async fn update_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        patch: &EndpointPatch,
+        now: UnixMillis,
+    ) -> StoreResult<Endpoint>;
+    async fn delete_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+    async fn rotate_endpoint_secret(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        secret: &EndpointSecret,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+}
+
+/// The event history.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Inserts events in one transaction: all are stored or none.
+    async fn insert_events(&self, events: &[Event]) -> StoreResult<()>;
+    async fn list_events(
+        &self,
+        account_id: &AccountId,
+        query: &EventQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<Event>>;
+}
+
+/// Stored responses for `Idempotency-Key`.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Atomically claims `scope` for a new request, or says why not. A record older than
+    /// `expire_before` is treated as absent; an in-progress one locked before
+    /// `stale_before` is taken over (its request died with a crash).
+    async fn claim_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        request_hash: &str,
+        now: UnixMillis,
+        expire_before: UnixMillis,
+        stale_before: UnixMillis,
+    ) -> StoreResult<IdempotencyClaim>;
+    async fn complete_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        status: u16,
+        body: &[u8],
+    ) -> StoreResult<()>;
+    /// Forgets a claim whose request failed on our side, so the client can retry.
+    async fn abandon_idempotency(&self, scope: &IdempotencyScope) -> StoreResult<()>;
+    /// Deletes records created before `expire_before`; returns how many.
+    async fn prune_idempotency(&self, expire_before: UnixMillis) -> StoreResult<u64>;
+}
+
+/// Everything hookd keeps. One implementation per database.
+pub trait Store: SettingsStore + AccountStore + EndpointStore + EventStore + IdempotencyStore {}
+
+impl<T> Store for T where T: SettingsStore + AccountStore + EndpointStore + EventStore + IdempotencyStore {}

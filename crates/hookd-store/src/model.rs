@@ -1,0 +1,109 @@
+//! The records the store reads and writes. Plain data: validation happened in
+//! `hookd-core` types before a value reaches here.
+
+use hookd_core::{
+    AccountId, ApiKeyId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId, EventFilter,
+    EventId, TokenHash,
+};
+
+/// Unix time in milliseconds.
+pub type UnixMillis = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub account_id: AccountId,
+    pub name: String,
+    pub created_at: UnixMillis,
+}
+
+/// The stored form of an API key: its hash, never its value.
+#[derive(Debug, Clone)]
+pub struct StoredApiKey {
+    pub key_id: ApiKeyId,
+    pub account_id: AccountId,
+    pub key_hash: TokenHash,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub endpoint_id: EndpointId,
+    pub account_id: AccountId,
+    pub url: EndpointUrl,
+    pub events: EventFilter,
+    pub entity_id: Option<EntityId>,
+    pub status: EndpointStatus,
+    pub secret: EndpointSecret,
+    pub created_at: UnixMillis,
+}
+
+/// What changes in a PATCH; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub url: Option<EndpointUrl>,
+    pub events: Option<EventFilter>,
+    pub status: Option<EndpointStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub event_id: EventId,
+    pub account_id: AccountId,
+    pub event_type: String,
+    pub entity_id: Option<String>,
+    /// Compact JSON of the `event_data` object.
+    pub event_data: String,
+    pub created_at: UnixMillis,
+}
+
+/// Filters of the event history.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub event_type: Option<String>,
+    pub entity_id: Option<String>,
+}
+
+/// Which page of a newest-first list to read.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Return only items older than this position (from a verified cursor).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// One page, and the position to continue from if there is more.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_before: Option<i64>,
+}
+
+/// Who sent an idempotent request and to where: a repeat must match all of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyScope {
+    /// The account id, or `admin` for the operator API.
+    pub owner: String,
+    pub key: String,
+    pub method: String,
+    pub path: String,
+}
+
+/// A stored response, replayed to repeats of the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// SHA-256 of the first request's body, to tell a repeat that differs.
+    pub request_hash: String,
+}
+
+/// What to do with an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First time (or the old record expired or was abandoned): do the work.
+    Started,
+    /// The first request with this key is still running.
+    InProgress,
+    /// Done before: answer with this.
+    Replay(StoredResponse),
+}

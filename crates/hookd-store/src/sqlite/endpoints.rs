@@ -1,0 +1,163 @@
+//! Webhook endpoints. Every query is scoped by `account_id` and hides deleted rows.
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId, EventFilter};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, fetch_limit, into_page};
+use crate::{Endpoint, EndpointPatch, EndpointStore, Page, PageRequest, StoreError, StoreResult, UnixMillis};
+
+const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, secret, created_at";
+
+#[async_trait]
+impl EndpointStore for SqliteStore {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO endpoints (endpoint_id, account_id, url, events, entity_id, status, secret, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(endpoint.endpoint_id.as_str())
+        .bind(endpoint.account_id.as_str())
+        .bind(endpoint.url.as_str())
+        .bind(events_column(&endpoint.events))
+        .bind(endpoint.entity_id.as_ref().map(EntityId::as_str))
+        .bind(endpoint.status.as_str())
+        .bind(endpoint.secret.expose())
+        .bind(endpoint.created_at)
+        .bind(endpoint.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, account_id: &AccountId, endpoint_id: &EndpointId) -> StoreResult<Endpoint> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account_id.as_str())
+            .bind(endpoint_id.as_str())
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(endpoint_from_row(&row)?.1)
+    }
+
+    async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM endpoints
+             WHERE account_id = ? AND deleted_at IS NULL AND seq < ?
+             ORDER BY seq DESC LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account_id.as_str())
+            .bind(page.before.unwrap_or(i64::MAX))
+            .bind(fetch_limit(page))
+            .fetch_all(&self.reader)
+            .await?;
+        let rows = rows.iter().map(endpoint_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(into_page(rows, page))
+    }
+
+    async fn update_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        patch: &EndpointPatch,
+        now: UnixMillis,
+    ) -> StoreResult<Endpoint> {
+        // `events` needs a flag beside its value because NULL is a meaningful new value.
+        let sql = format!(
+            "UPDATE endpoints SET
+                url = COALESCE(?, url),
+                events = CASE WHEN ? THEN ? ELSE events END,
+                status = COALESCE(?, status),
+                updated_at = ?
+             WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(patch.url.as_ref().map(EndpointUrl::as_str))
+            .bind(patch.events.is_some())
+            .bind(patch.events.as_ref().and_then(events_column))
+            .bind(patch.status.map(EndpointStatus::as_str))
+            .bind(now)
+            .bind(account_id.as_str())
+            .bind(endpoint_id.as_str())
+            .fetch_optional(&self.writer)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(endpoint_from_row(&row)?.1)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE endpoints SET deleted_at = ?, updated_at = ?
+             WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .execute(&self.writer)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        secret: &EndpointSecret,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE endpoints SET secret = ?, updated_at = ?
+             WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+        )
+        .bind(secret.expose())
+        .bind(now)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .execute(&self.writer)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+/// Catalog names never contain commas, so a comma-joined list round-trips.
+fn events_column(events: &EventFilter) -> Option<String> {
+    events.as_list().map(|types| types.join(","))
+}
+
+fn endpoint_from_row(row: &SqliteRow) -> StoreResult<(i64, Endpoint)> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("endpoint {what}"));
+    let events: Option<String> = row.get("events");
+    let entity_id: Option<String> = row.get("entity_id");
+    let endpoint = Endpoint {
+        endpoint_id: EndpointId::parse(row.get("endpoint_id")).map_err(|_| corrupt("id"))?,
+        account_id: AccountId::parse(row.get("account_id")).map_err(|_| corrupt("account"))?,
+        url: EndpointUrl::from_stored(row.get("url")),
+        events: match events {
+            None => EventFilter::All,
+            Some(list) => EventFilter::Only(list.split(',').map(str::to_owned).collect()),
+        },
+        entity_id: entity_id.map(EntityId::parse).transpose().map_err(|_| corrupt("entity_id"))?,
+        status: EndpointStatus::parse(row.get("status")).ok_or_else(|| corrupt("status"))?,
+        secret: EndpointSecret::from_stored(row.get("secret")),
+        created_at: row.get("created_at"),
+    };
+    Ok((row.get("seq"), endpoint))
+}

@@ -1,0 +1,74 @@
+//! Server-wide settings (cursor key, admin token hash) and the first-start bootstrap.
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, ApiKey, CursorKey, TokenHash};
+use sqlx::Row;
+
+use super::SqliteStore;
+use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
+
+const CURSOR_KEY: &str = "cursor_key";
+const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
+
+#[async_trait]
+impl SettingsStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn cursor_key(&self) -> StoreResult<CursorKey> {
+        let candidate = CursorKey::generate();
+        // Insert-if-absent then read: every instance ends up with the same key.
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(CURSOR_KEY)
+            .bind(&candidate.as_bytes()[..])
+            .execute(&self.writer)
+            .await?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(CURSOR_KEY)
+            .fetch_one(&self.writer)
+            .await?;
+        let bytes: [u8; 32] =
+            stored.try_into().map_err(|_| StoreError::Corrupt("cursor key is not 32 bytes".into()))?;
+        Ok(CursorKey::from_bytes(bytes))
+    }
+
+    async fn admin_token_hash(&self) -> StoreResult<Option<TokenHash>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
+            .bind(ADMIN_TOKEN_HASH)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(|row| {
+            let hex: Vec<u8> = row.get(0);
+            std::str::from_utf8(&hex)
+                .ok()
+                .and_then(TokenHash::from_hex)
+                .ok_or_else(|| StoreError::Corrupt("admin token hash".into()))
+        })
+        .transpose()
+    }
+
+    async fn save_admin_token_hash(&self, hash: &TokenHash) -> StoreResult<bool> {
+        let result =
+            sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+                .bind(ADMIN_TOKEN_HASH)
+                .bind(hash.to_hex().into_bytes())
+                .execute(&self.writer)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn bootstrap_default_account(&self, key: &ApiKey, now: UnixMillis) -> StoreResult<Option<Account>> {
+        let mut tx = self.writer.begin().await?;
+        let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *tx).await?;
+        if accounts > 0 {
+            return Ok(None);
+        }
+        let account =
+            Account { account_id: AccountId::new_random(), name: "default".into(), created_at: now };
+        super::accounts::insert_account(&mut tx, &account, key).await?;
+        tx.commit().await?;
+        Ok(Some(account))
+    }
+}
