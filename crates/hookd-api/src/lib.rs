@@ -1,1 +1,148 @@
-//! placeholder
+//! hookd's HTTP layer: the customer API (HeyGen v3 compatible), the operator API, and
+//! operational routes.
+//!
+//! Invariant: this is the only crate that knows HTTP status codes and JSON shapes.
+//! Handlers parse input into `hookd-core` types, call the store, and map the result;
+//! they hold no business rules of their own.
+
+mod admin;
+mod envelope;
+mod error;
+mod extract;
+mod idempotency;
+mod openapi;
+mod ops;
+mod v3;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use hookd_core::{CursorKey, EventCatalog, TokenHash, UrlRules};
+use hookd_store::{Store, StoreError};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::ApiError;
+pub use idempotency::REPLAYED_HEADER;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the API was configured with at startup.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub catalog: EventCatalog,
+    pub url_rules: UrlRules,
+    pub admin_token_hash: TokenHash,
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    store: Arc<dyn Store>,
+    catalog: Arc<EventCatalog>,
+    url_rules: Arc<UrlRules>,
+    cursor_key: CursorKey,
+    admin_token_hash: TokenHash,
+}
+
+impl ApiState {
+    /// Loads what the API needs from the store (the cursor key).
+    pub async fn load(store: Arc<dyn Store>, config: ApiConfig) -> Result<Self, StoreError> {
+        let cursor_key = store.cursor_key().await?;
+        Ok(Self {
+            store,
+            catalog: Arc::new(config.catalog),
+            url_rules: Arc::new(config.url_rules),
+            cursor_key,
+            admin_token_hash: config.admin_token_hash,
+        })
+    }
+}
+
+/// The whole HTTP application, routes and middleware.
+pub fn router(state: ApiState) -> Router {
+    let (routes, openapi) = api_routes(&state).split_for_parts();
+    let openapi = Arc::new(openapi);
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(from_fn(error::log_internal_errors))
+        .layer(from_fn(error::envelope_for_method_not_allowed))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    routes
+        .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
+        .fallback(error::route_not_found)
+        .layer(middleware)
+        .with_state(state)
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi_document(state: &ApiState) -> utoipa::openapi::OpenApi {
+    api_routes(state).split_for_parts().1
+}
+
+fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
+    use admin::accounts;
+    use v3::{endpoints, events};
+    // Layers run bottom-up: authentication first, so idempotency knows the owner.
+    let customer = OpenApiRouter::new()
+        .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
+        .routes(routes!(endpoints::update_endpoint, endpoints::delete_endpoint))
+        .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(events::list_event_types))
+        .routes(routes!(events::list_events))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(from_fn_with_state(state.clone(), extract::require_customer));
+    let operator = OpenApiRouter::new()
+        .routes(routes!(accounts::create_account))
+        .routes(routes!(accounts::create_api_key))
+        .routes(routes!(accounts::revoke_api_key))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(from_fn_with_state(state.clone(), extract::require_admin));
+    let operations = OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(customer).merge(operator).merge(operations)
+}
+
+/// Every request's span carries its id, so each log line of the request can be found.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id =
+        request.headers().get("x-request-id").and_then(|value| value.to_str().ok()).unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+        account_id = tracing::field::Empty,
+    )
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = hookd_core::random::random_bytes::<16>();
+        hex::encode(id).parse().ok().map(RequestId::new)
+    }
+}
+
+/// Wall-clock now, in unix milliseconds; the one place the API reads the clock.
+pub(crate) fn now_millis() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}

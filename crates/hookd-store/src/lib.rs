@@ -21,14 +21,29 @@ pub enum StoreError {
     /// No such record, or it belongs to another account.
     #[error("not found")]
     NotFound,
-    /// The database could not be reached or answered with an error.
+    /// The database cannot be reached right now (connection lost, pool exhausted);
+    /// retrying later may succeed.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// The database answered with an error.
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored value no longer parses; the database was changed outside hookd.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(error)
+            }
+            other => Self::Database(other),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,1 +1,11 @@
-//! x
+//! The `hookd` binary's library half: command line, startup and wiring. `main.rs`
+//! parses and runs; the integration tests build the same [`App`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+mod janitor;
+pub mod telemetry;
+
+pub use app::App;
+pub use cli::{Cli, Command, ServeArgs};

@@ -1,1 +1,51 @@
-fn main() {}
+//! `hookd`: parse the command line, start logging, run the subcommand.
+
+use anyhow::Context;
+use clap::Parser;
+use hookd::{App, Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            hookd::telemetry::init(args.log_format);
+            let app = App::build(&args).await.context("hookd could not start")?;
+            let address = app.local_addr().context("reading the bound address")?;
+            tracing::info!(%address, data_dir = %args.data_dir.display(), "hookd listening");
+            println!("hookd: listening on http://{address}");
+            let shutdown = app.shutdown_token();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutdown requested; draining in-flight requests");
+                shutdown.cancel();
+            });
+            app.run_until_stopped().await.context("serving")?;
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM (as sent by service managers) or ctrl-c.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,1 +1,12 @@
-fn main() {}
+//! Integration tests: the real server on port 0, real HTTP, a real SQLite file each.
+
+mod admin;
+mod binary;
+mod endpoints;
+mod errors;
+mod events;
+mod idempotency;
+mod isolation;
+mod operations;
+mod pagination;
+mod support;

@@ -1,0 +1,117 @@
+//! Accounts and their API keys (contract §6, first bullet). Keys are shown once and
+//! stored only as hashes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use hookd_core::{AccountId, ApiKey, ApiKeyId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::envelope::{Data, Deleted};
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::extract::{JsonBody, RequestBody};
+use crate::{ApiState, now_millis};
+
+const MAX_NAME_CHARS: usize = 255;
+
+/// Body of `POST /admin/v1/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateAccountRequest {
+    /// 1-255 characters.
+    name: String,
+}
+
+impl RequestBody for CreateAccountRequest {
+    const FIELDS: &'static [&'static str] = &["name"];
+    const REQUIRED: &'static [&'static str] = &["name"];
+}
+
+/// A new account and its first API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountCreated {
+    account_id: String,
+    name: String,
+    key_id: String,
+    api_key: String,
+}
+
+/// A new API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyCreated {
+    key_id: String,
+    api_key: String,
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/accounts", tag = "Admin", operation_id = "createAccount",
+    request_body = CreateAccountRequest,
+    responses(
+        (status = 200, description = "The account and its first key", body = Data<AccountCreated>),
+        (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
+        (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+    ),
+    security(("AdminToken" = []))
+)]
+pub async fn create_account(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<CreateAccountRequest>,
+) -> Result<Json<Data<AccountCreated>>, ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid_parameter("name", "'name' must be 1-255 printable characters."));
+    }
+    let key = ApiKey::generate();
+    let account = state.store.create_account(name, &key, now_millis()).await?;
+    tracing::info!(account_id = %account.account_id, key_id = %key.key_id(), "account created");
+    Ok(Json(Data {
+        data: AccountCreated {
+            account_id: account.account_id.to_string(),
+            name: account.name,
+            key_id: key.key_id().to_string(),
+            api_key: key.expose().to_owned(),
+        },
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/accounts/{account_id}/api-keys", tag = "Admin", operation_id = "createApiKey",
+    params(("account_id" = String, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The new key", body = Data<ApiKeyCreated>),
+        (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+    ),
+    security(("AdminToken" = []))
+)]
+pub async fn create_api_key(
+    State(state): State<ApiState>,
+    Path(account_id): Path<String>,
+) -> Result<Json<Data<ApiKeyCreated>>, ApiError> {
+    let account_id = AccountId::parse(&account_id).map_err(|_| ApiError::NotFound)?;
+    let key = ApiKey::generate();
+    state.store.add_api_key(&account_id, &key, now_millis()).await?;
+    tracing::info!(%account_id, key_id = %key.key_id(), "api key created");
+    Ok(Json(Data {
+        data: ApiKeyCreated { key_id: key.key_id().to_string(), api_key: key.expose().to_owned() },
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/admin/v1/api-keys/{key_id}", tag = "Admin", operation_id = "revokeApiKey",
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "Revoked; it stops working at once", body = Deleted),
+        (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 404, description = "No such key", body = ErrorEnvelope),
+    ),
+    security(("AdminToken" = []))
+)]
+pub async fn revoke_api_key(
+    State(state): State<ApiState>,
+    Path(key_id): Path<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    let key_id = ApiKeyId::parse(&key_id).map_err(|_| ApiError::NotFound)?;
+    state.store.revoke_api_key(&key_id, now_millis()).await?;
+    tracing::info!(%key_id, "api key revoked");
+    Ok(Json(Deleted::new()))
+}

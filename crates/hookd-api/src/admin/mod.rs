@@ -1,0 +1,3 @@
+//! The operator API (`/admin/v1`), authenticated with the admin token.
+
+pub mod accounts;

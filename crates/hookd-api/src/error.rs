@@ -1,0 +1,191 @@
+//! The one error type of the HTTP layer and its mapping onto the contract's envelope:
+//! `{"error": {"code", "message", "param", "doc_url"}}`.
+//!
+//! `IntoResponse` has no side effects: an internal error's cause chain travels in the
+//! response extensions to [`log_internal_errors`], which logs it inside the request span.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hookd_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Everything a request can fail with, as the client will see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidParameter { param: String, message: String },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    #[error("not found")]
+    NotFound,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("request in progress")]
+    RequestInProgress,
+    #[error("service unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn invalid_parameter(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidParameter { param: param.into(), message: message.into() }
+    }
+
+    pub fn internal(source: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(source))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            unavailable @ StoreError::Unavailable(_) => Self::Unavailable(unavailable),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// HeyGen's `StandardAPIError`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable error code, e.g. `invalid_parameter`.
+    pub code: &'static str,
+    /// Human-readable message; never carries internal detail.
+    pub message: String,
+    /// The request field or query parameter that caused the error.
+    pub param: Option<String>,
+    pub doc_url: Option<String>,
+}
+
+/// An internal error's cause chain, for the logging middleware only.
+#[derive(Debug, Clone)]
+struct InternalErrorReport(String);
+
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    param: Option<String>,
+) -> Response {
+    let envelope = ErrorEnvelope { error: ErrorBody { code, message, param, doc_url: None } };
+    (status, Json(envelope)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, param) = match &self {
+            Self::InvalidParameter { param, message } => {
+                (StatusCode::BAD_REQUEST, "invalid_parameter", message.clone(), Some(param.clone()))
+            }
+            Self::InvalidRequest(message) => {
+                (StatusCode::BAD_REQUEST, "invalid_request", message.clone(), None)
+            }
+            Self::AuthenticationFailed => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_failed",
+                "Invalid, revoked or missing API key. Send it in the X-Api-Key header or as a Bearer token."
+                    .into(),
+                None,
+            ),
+            Self::NotFound => {
+                (StatusCode::NOT_FOUND, "not_found", "The requested resource was not found.".into(), None)
+            }
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than 1 MiB.".into(),
+                None,
+            ),
+            Self::RequestInProgress => (
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "A request with this Idempotency-Key is still being processed; retry later.".into(),
+                None,
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is temporarily unavailable; retry later.".into(),
+                None,
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "An internal error occurred.".into(),
+                None,
+            ),
+        };
+        let mut response = error_response(status, code, message, param);
+        if matches!(self, Self::Unavailable(_)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
+            response.extensions_mut().insert(InternalErrorReport(cause_chain(&self)));
+        }
+        response
+    }
+}
+
+fn cause_chain(error: &dyn StdError) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(chain, ": {cause}");
+        source = cause.source();
+    }
+    chain
+}
+
+/// Logs the cause chain of internal errors, inside the request's span.
+pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalErrorReport(chain)) = response.extensions().get::<InternalErrorReport>() {
+        tracing::error!(error = %chain, "request failed");
+    }
+    response
+}
+
+/// Gives axum's bare 405 the contract's envelope. Axum adds the `Allow` header
+/// outside this layer, so it reaches the client unchanged.
+pub async fn envelope_for_method_not_allowed(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let enveloped = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("This route does not support {method}; the Allow header lists the methods it does."),
+        None,
+    );
+    let (enveloped_parts, body) = enveloped.into_parts();
+    parts.headers.extend(enveloped_parts.headers);
+    Response::from_parts(parts, body)
+}
+
+/// The router's fallback: an unknown route is a 404 in the envelope.
+pub async fn route_not_found() -> ApiError {
+    ApiError::NotFound
+}

@@ -1,0 +1,69 @@
+//! Authentication: customer API keys and the operator's admin token.
+//!
+//! Both are middleware so that the idempotency layer, which runs after them, knows
+//! whose request it is. Keys are compared as SHA-256 hashes in constant time.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hookd_core::{AccountId, ApiKey, TokenHash};
+
+use crate::ApiState;
+use crate::error::ApiError;
+
+/// The authenticated customer's account; every customer handler scopes by it.
+#[derive(Debug, Clone)]
+pub struct Customer(pub AccountId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Customer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Only present when `require_customer` ran; a route without it is a wiring bug,
+        // which must fail closed.
+        parts.extensions.get::<Customer>().cloned().ok_or(ApiError::AuthenticationFailed)
+    }
+}
+
+/// Resolves `X-Api-Key` or `Authorization: Bearer` to an account, or answers 401.
+pub async fn require_customer(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    match authenticate_customer(&state, request.headers()).await {
+        Ok(account_id) => {
+            tracing::Span::current().record("account_id", tracing::field::display(&account_id));
+            request.extensions_mut().insert(Customer(account_id));
+            next.run(request).await
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn authenticate_customer(state: &ApiState, headers: &HeaderMap) -> Result<AccountId, ApiError> {
+    let presented = header_value(headers, "x-api-key")
+        .or_else(|| bearer_token(headers))
+        .ok_or(ApiError::AuthenticationFailed)?;
+    let key_id = ApiKey::key_id_of(presented).ok_or(ApiError::AuthenticationFailed)?;
+    let stored = state.store.find_api_key(&key_id).await?.ok_or(ApiError::AuthenticationFailed)?;
+    if stored.revoked || !stored.key_hash.matches(&TokenHash::of(presented)) {
+        return Err(ApiError::AuthenticationFailed);
+    }
+    Ok(stored.account_id)
+}
+
+/// Checks `Authorization: Bearer <admin token>`, or answers 401.
+pub async fn require_admin(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let authorised = bearer_token(request.headers())
+        .is_some_and(|token| state.admin_token_hash.matches(&TokenHash::of(token)));
+    if authorised { next.run(request).await } else { ApiError::AuthenticationFailed.into_response() }
+}
+
+fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_value(headers, header::AUTHORIZATION.as_str())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}

@@ -1,0 +1,92 @@
+//! `JsonBody<T>`: a JSON request body checked the way the contract says.
+//!
+//! In order: the `Content-Type` must be JSON (400 `invalid_request`, never 415); the
+//! body at most 1 MiB (413); valid JSON (400 `invalid_request`); an object (400
+//! `invalid_request`); only documented fields (400 `invalid_parameter` naming the
+//! first unknown one); required fields present; then each field of the right type
+//! (400 naming the field).
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use bytes::Bytes;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+
+use crate::error::ApiError;
+
+/// A request DTO: which top-level fields it accepts and which it requires.
+pub trait RequestBody: DeserializeOwned {
+    const FIELDS: &'static [&'static str];
+    const REQUIRED: &'static [&'static str] = &[];
+}
+
+/// A parsed request body.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: RequestBody,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(&request) {
+            return Err(ApiError::InvalidRequest(
+                "The request body must be JSON (Content-Type: application/json).".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest("The request body could not be read.".into())
+            }
+        })?;
+        parse_body(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses bytes as the DTO `T`, with the contract's errors.
+pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::InvalidRequest("The request body is not valid JSON.".into()))?;
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::InvalidRequest("The request body must be a JSON object.".into()));
+    };
+    if let Some(unknown) = object.keys().find(|key| !T::FIELDS.contains(&key.as_str())) {
+        return Err(ApiError::invalid_parameter(
+            unknown.clone(),
+            format!("'{unknown}' is not a recognised field."),
+        ));
+    }
+    if let Some(missing) = T::REQUIRED.iter().find(|field| !object.contains_key(**field)) {
+        return Err(ApiError::invalid_parameter(*missing, format!("'{missing}' is required.")));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let param = error.path().iter().next().map(|segment| segment.to_string()).unwrap_or_default();
+        let param = param.trim_matches('.').to_owned();
+        let inner = error.into_inner();
+        ApiError::invalid_parameter(param.clone(), format!("'{param}' is invalid: {inner}."))
+    })
+}
+
+fn has_json_content_type(request: &Request) -> bool {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let media_type = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}
+
+/// For PATCH fields where a missing key and `null` mean different things:
+/// missing → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
+/// Use with `#[serde(default, deserialize_with = "double_option")]`.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}

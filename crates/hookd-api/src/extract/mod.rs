@@ -1,0 +1,9 @@
+//! Extractors that own every rejection, so bad input always gets the contract's envelope.
+
+mod auth;
+mod json;
+pub(crate) mod query;
+
+pub use auth::{Customer, require_admin, require_customer};
+pub use json::{JsonBody, RequestBody, double_option};
+pub use query::{PageParams, QueryParams};

@@ -1,0 +1,4 @@
+//! The customer API, wire-compatible with HeyGen's v3 webhook routes.
+
+pub mod endpoints;
+pub mod events;

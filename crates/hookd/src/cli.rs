@@ -1,0 +1,160 @@
+//! The command line (contract §8). Every flag also reads `HOOKD_<FLAG>` from the
+//! environment; values are parsed into typed config here, so a bad one stops startup
+//! with a clear message before anything is opened.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hookd_core::retry::DEFAULT_RETRY_SCHEDULE;
+use hookd_core::{EventTypeInfo, RetrySchedule};
+use ipnet::IpNet;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookd",
+    version,
+    about = "A self-hosted webhook platform, wire-compatible with HeyGen's v3 webhook API."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (SQLite under ./data unless --database-url says otherwise).
+    Serve(ServeArgs),
+}
+
+/// Flags of `hookd serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (host:port; port 0 picks a free port).
+    #[arg(long, env = "HOOKD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Directory for the SQLite database, the admin token and the default API key.
+    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: sqlite://PATH, or postgres://... (default: SQLite file DATA_DIR/hookd.db).
+    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Admin token for /admin/v1. If absent, one is generated on first start, saved to
+    /// DATA_DIR/admin-token (mode 0600) and printed once.
+    #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Accept http:// URLs for endpoints and callbacks (development only).
+    #[arg(long, env = "HOOKD_ALLOW_HTTP")]
+    pub allow_http: bool,
+
+    /// Lift the destination policy for this CIDR range or address (repeatable; in the
+    /// environment, comma-separated). Tests and local development allow 127.0.0.0/8.
+    #[arg(long = "allow-destination", env = "HOOKD_ALLOW_DESTINATION", value_name = "CIDR",
+          value_delimiter = ',', value_parser = parse_cidr)]
+    pub allow_destinations: Vec<IpNet>,
+
+    /// Delays between delivery attempts: the first attempt is immediate, then one retry
+    /// after each delay, then the delivery is failed.
+    #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_name = "LIST", default_value = DEFAULT_RETRY_SCHEDULE,
+          value_parser = parse_retry_schedule)]
+    pub retry_schedule: RetrySchedule,
+
+    /// How long one delivery attempt may take before it counts as failed.
+    #[arg(long, env = "HOOKD_ATTEMPT_TIMEOUT", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_attempt_timeout)]
+    pub attempt_timeout: Duration,
+
+    /// Add an event type to the catalog without a rebuild: NAME=DESCRIPTION (repeatable;
+    /// in the environment, separated by ';').
+    #[arg(long = "event-type", env = "HOOKD_EVENT_TYPE", value_name = "NAME=DESCRIPTION",
+          value_delimiter = ';', value_parser = parse_event_type)]
+    pub event_types: Vec<EventTypeInfo>,
+
+    /// Log format.
+    #[arg(long, env = "HOOKD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_cidr(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{raw:?} is not a CIDR range (like 127.0.0.0/8) or an IP address"))
+}
+
+fn parse_retry_schedule(raw: &str) -> Result<RetrySchedule, String> {
+    RetrySchedule::parse(raw).map_err(|error| error.to_string())
+}
+
+fn parse_attempt_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(raw.trim())
+        .map_err(|_| format!("{raw:?} is not a duration like 10s or 1m"))?;
+    if timeout.is_zero() || timeout > Duration::from_secs(300) {
+        return Err("the attempt timeout must be between 1ms and 5m".into());
+    }
+    Ok(timeout)
+}
+
+fn parse_event_type(raw: &str) -> Result<EventTypeInfo, String> {
+    let (name, description) = raw.split_once('=').unwrap_or((raw, ""));
+    let name = name.trim();
+    let description = match description.trim() {
+        "" => format!("The {name} event."),
+        given => given.to_owned(),
+    };
+    Ok(EventTypeInfo { name: name.to_owned(), description })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let argv = ["hookd", "serve"].iter().chain(args).copied();
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Serve(serve) => serve,
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let args = serve(&[]).expect("defaults parse");
+        assert_eq!(args.listen, "127.0.0.1:8080");
+        assert_eq!(args.data_dir, PathBuf::from("./data"));
+        assert_eq!(args.retry_schedule.max_attempts(), 11);
+        assert_eq!(args.attempt_timeout, Duration::from_secs(10));
+        assert!(!args.allow_http);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_message() {
+        for (flag, value, says) in [
+            ("--allow-destination", "127.0.0.0/33", "not a CIDR"),
+            ("--retry-schedule", "5s,later", "not a duration"),
+            ("--attempt-timeout", "0s", "between"),
+            ("--attempt-timeout", "soon", "not a duration"),
+        ] {
+            let error = serve(&[flag, value]).expect_err("refused").to_string();
+            assert!(error.contains(says), "{flag} {value}: {error}");
+        }
+    }
+
+    #[test]
+    fn allow_destination_takes_ranges_and_bare_addresses() {
+        let args =
+            serve(&["--allow-destination", "127.0.0.0/8", "--allow-destination", "::1"]).expect("parse");
+        assert_eq!(args.allow_destinations.len(), 2);
+        assert!(args.allow_destinations[1].contains(&"::1".parse::<IpAddr>().expect("ip")));
+    }
+}

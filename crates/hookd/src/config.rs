@@ -1,0 +1,151 @@
+//! Startup: turns `ServeArgs` into a ready store and API configuration. Opens the data
+//! directory and database, resolves the admin token, and creates the `default`
+//! account on an empty database. Each failure is a [`StartupError`] with a message an
+//! operator can act on.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hookd_core::secret::generate_admin_token;
+use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, TokenHash, UrlRules};
+use hookd_store::{SqliteStore, Store, StoreError};
+
+use crate::cli::ServeArgs;
+
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+const DEFAULT_KEY_FILE: &str = "default-api-key";
+const SQLITE_FILE: &str = "hookd.db";
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Why hookd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path} is not usable: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("unknown database URL scheme in {0:?}: use sqlite://PATH or postgres://...")]
+    UnknownDatabaseScheme(String),
+    #[error("PostgreSQL is not supported by this build yet; use SQLite (omit --database-url)")]
+    PostgresNotYetSupported,
+    #[error("could not open the database: {0}")]
+    Database(#[source] StoreError),
+    #[error("--admin-token must be at least {MIN_ADMIN_TOKEN_LEN} characters")]
+    AdminTokenTooShort,
+    #[error("could not write {path}: {source}")]
+    WriteFile { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Catalog(#[from] hookd_core::catalog::InvalidEventTypeName),
+    #[error("could not listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+/// What `serve` runs with once startup succeeded.
+pub struct Prepared {
+    pub store: Arc<dyn Store>,
+    pub sqlite: SqliteStore,
+    pub api: hookd_api::ApiConfig,
+}
+
+pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
+    let catalog = EventCatalog::with_extra_types(args.event_types.clone())?;
+    if args.admin_token.as_deref().is_some_and(|token| token.len() < MIN_ADMIN_TOKEN_LEN) {
+        return Err(StartupError::AdminTokenTooShort);
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .and_then(|()| std::fs::read_dir(&args.data_dir).map(drop))
+        .map_err(|source| StartupError::DataDir { path: args.data_dir.clone(), source })?;
+    let sqlite = open_database(args).await?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let admin_token_hash = resolve_admin_token(args, store.as_ref()).await?;
+    bootstrap_default_account(&args.data_dir, store.as_ref()).await?;
+    let url_rules = UrlRules {
+        allow_http: args.allow_http,
+        destinations: DestinationPolicy::new(args.allow_destinations.clone()),
+    };
+    Ok(Prepared { store, sqlite, api: hookd_api::ApiConfig { catalog, url_rules, admin_token_hash } })
+}
+
+async fn open_database(args: &ServeArgs) -> Result<SqliteStore, StartupError> {
+    let opened = match args.database_url.as_deref() {
+        None => SqliteStore::open(&args.data_dir.join(SQLITE_FILE)).await,
+        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url).await,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            return Err(StartupError::PostgresNotYetSupported);
+        }
+        Some(url) => {
+            let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+            return Err(StartupError::UnknownDatabaseScheme(scheme.to_owned()));
+        }
+    };
+    opened.map_err(StartupError::Database)
+}
+
+/// The flag wins; else the hash saved at first start; else a new token is generated,
+/// written to DATA_DIR/admin-token and printed once.
+async fn resolve_admin_token(args: &ServeArgs, store: &dyn Store) -> Result<TokenHash, StartupError> {
+    if let Some(token) = &args.admin_token {
+        return Ok(TokenHash::of(token));
+    }
+    if let Some(hash) = store.admin_token_hash().await.map_err(StartupError::Database)? {
+        return Ok(hash);
+    }
+    let token = generate_admin_token();
+    let path = args.data_dir.join(ADMIN_TOKEN_FILE);
+    write_private_file(&path, &token)?;
+    let hash = TokenHash::of(&token);
+    if !store.save_admin_token_hash(&hash).await.map_err(StartupError::Database)? {
+        // Another instance saved one first; use that one and drop ours.
+        let _ = std::fs::remove_file(&path);
+        return store
+            .admin_token_hash()
+            .await
+            .map_err(StartupError::Database)?
+            .ok_or_else(|| StartupError::Database(StoreError::Corrupt("admin token hash vanished".into())));
+    }
+    println!("hookd: generated an admin token, saved to {} (shown once): {token}", path.display());
+    Ok(hash)
+}
+
+/// On an empty database, creates account `default` and saves its key. The key file is
+/// written before the account is committed, so a crash cannot leave a key nobody has.
+async fn bootstrap_default_account(data_dir: &Path, store: &dyn Store) -> Result<(), StartupError> {
+    let key = ApiKey::generate();
+    let pending = data_dir.join(format!("{DEFAULT_KEY_FILE}.pending"));
+    write_private_file(&pending, key.expose())?;
+    let created = store.bootstrap_default_account(&key, crate::app::now_millis()).await;
+    let final_path = data_dir.join(DEFAULT_KEY_FILE);
+    match created {
+        Ok(Some(_)) => {
+            std::fs::rename(&pending, &final_path)
+                .map_err(|source| StartupError::WriteFile { path: final_path.clone(), source })?;
+            println!(
+                "hookd: created account 'default'; its API key is saved to {} (shown once): {}",
+                final_path.display(),
+                key.expose()
+            );
+            Ok(())
+        }
+        Ok(None) => {
+            let _ = std::fs::remove_file(&pending);
+            Ok(())
+        }
+        Err(error) => {
+            let _ = std::fs::remove_file(&pending);
+            Err(StartupError::Database(error))
+        }
+    }
+}
+
+/// Writes a credential readable by the owner only, durably.
+fn write_private_file(path: &Path, contents: &str) -> Result<(), StartupError> {
+    let write = || -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        writeln!(file, "{contents}")?;
+        file.sync_all()
+    };
+    write().map_err(|source| StartupError::WriteFile { path: path.to_owned(), source })
+}

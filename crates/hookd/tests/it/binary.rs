@@ -1,0 +1,260 @@
+//! The real `hookd` binary: startup, credentials, logs, signals and bad flags.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{Reply, send};
+
+const HOOKD: &str = env!("CARGO_BIN_EXE_hookd");
+/// A safety net against a hung process, never an assertion about speed.
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running `hookd serve` whose stdout and stderr are captured.
+struct RunningBinary {
+    child: Child,
+    base_url: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(HOOKD);
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    command
+}
+
+fn capture(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+    listening: Option<tokio::sync::oneshot::Sender<String>>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        let mut listening = listening;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(address) = line.strip_prefix("hookd: listening on ")
+                && let Some(sender) = listening.take()
+            {
+                let _ = sender.send(address.to_owned());
+            }
+            let mut captured = into.lock().expect("capture lock");
+            captured.push_str(&line);
+            captured.push('\n');
+        }
+    });
+}
+
+impl RunningBinary {
+    async fn start(data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        let data_dir = data_dir.to_str().expect("utf-8");
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir];
+        args.extend_from_slice(extra);
+        let mut child = command(&args, envs).spawn().expect("spawn hookd");
+        let (stdout, stderr) = (Arc::new(Mutex::new(String::new())), Arc::new(Mutex::new(String::new())));
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        capture(child.stdout.take().expect("stdout"), stdout.clone(), Some(sender));
+        capture(child.stderr.take().expect("stderr"), stderr.clone(), None);
+        let base_url = tokio::time::timeout(STARTUP_LIMIT, receiver)
+            .await
+            .expect("hookd printed its address")
+            .unwrap_or_else(|_| panic!("hookd exited: {}", stderr.lock().expect("lock")));
+        Self { child, base_url, stdout, stderr }
+    }
+
+    /// SIGTERM, then the exit status and everything the process printed.
+    async fn stop(mut self) -> (std::process::ExitStatus, String, String) {
+        let pid = self.child.id().expect("running");
+        let status =
+            std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+        assert!(status.success());
+        let exit =
+            tokio::time::timeout(STARTUP_LIMIT, self.child.wait()).await.expect("exits").expect("wait");
+        // Let the capture tasks read the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stdout = self.stdout.lock().expect("lock").clone();
+        let stderr = self.stderr.lock().expect("lock").clone();
+        (exit, stdout, stderr)
+    }
+}
+
+async fn customer(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    http.request(method, format!("{base}{path}")).header("X-Api-Key", key)
+}
+
+#[tokio::test]
+async fn endpoint_secrets_and_api_keys_never_reach_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = RunningBinary::start(
+        dir.path(),
+        &["--allow-http", "--allow-destination", "127.0.0.0/8"],
+        &[("HOOKD_LOG", "debug")],
+    )
+    .await;
+    let key =
+        std::fs::read_to_string(dir.path().join("default-api-key")).expect("key file").trim().to_owned();
+    let http = reqwest::Client::new();
+    let base = running.base_url.clone();
+    use reqwest::Method;
+
+    let create = customer(&http, &base, &key, Method::POST, "/v3/webhooks/endpoints").await;
+    let created: Reply = send(
+        create
+            .header("Idempotency-Key", "log-test")
+            .header("X-Request-Id", "trace-me-123")
+            .json(&json!({"url": "http://127.0.0.1:9/h"})),
+    )
+    .await;
+    let endpoint_id = created.assert_ok()["endpoint_id"].as_str().expect("id").to_owned();
+    let replay = customer(&http, &base, &key, Method::POST, "/v3/webhooks/endpoints").await;
+    send(replay.header("Idempotency-Key", "log-test").json(&json!({"url": "http://127.0.0.1:9/h"})))
+        .await
+        .assert_ok();
+    let rotate = customer(
+        &http,
+        &base,
+        &key,
+        Method::POST,
+        &format!("/v3/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+    )
+    .await;
+    let rotated = send(rotate).await;
+    send(customer(&http, &base, &key, Method::GET, "/v3/webhooks/endpoints").await).await.assert_ok();
+
+    let (exit, stdout, log) = running.stop().await;
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}\n{log}");
+    assert!(log.contains("trace-me-123"), "the request log carries the request id:\n{log}");
+    for secret in [&created.body["data"]["secret"], &rotated.body["data"]["secret"]] {
+        let secret = secret.as_str().expect("secret");
+        assert!(!log.contains(secret), "endpoint secret in the log");
+        assert!(!stdout.contains(secret), "endpoint secret on stdout");
+    }
+    let key_secret_part = key.rsplit('_').next().expect("secret part");
+    assert!(!log.contains(key_secret_part), "API key in the log");
+    assert_eq!(stdout.matches(&key).count(), 1, "the default key is printed exactly once");
+}
+
+#[tokio::test]
+async fn first_start_saves_credentials_owner_only_and_prints_them_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = RunningBinary::start(dir.path(), &[], &[]).await;
+    let (_, first_stdout, _) = first.stop().await;
+    for file in ["admin-token", "default-api-key"] {
+        let mode = std::fs::metadata(dir.path().join(file)).expect(file).permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} is readable by its owner only");
+    }
+    let admin_token =
+        std::fs::read_to_string(dir.path().join("admin-token")).expect("token").trim().to_owned();
+    assert!(first_stdout.contains(&admin_token));
+
+    let second = RunningBinary::start(dir.path(), &[], &[]).await;
+    let reply = send(
+        reqwest::Client::new()
+            .post(format!("{}/admin/v1/accounts", second.base_url))
+            .bearer_auth(&admin_token)
+            .json(&json!({"name": "after-restart"})),
+    )
+    .await;
+    reply.assert_ok();
+    let (_, second_stdout, _) = second.stop().await;
+    assert!(!second_stdout.contains(&admin_token), "not printed again");
+    assert!(!second_stdout.contains("created account"), "default account created once");
+}
+
+#[tokio::test]
+async fn flags_are_read_from_hookd_environment_variables() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let envs = [
+        ("HOOKD_DATA_DIR", data_dir),
+        ("HOOKD_ALLOW_HTTP", "true"),
+        ("HOOKD_ALLOW_DESTINATION", "127.0.0.0/8,::1"),
+        ("HOOKD_ADMIN_TOKEN", "env-admin-token-0123456789"),
+    ];
+    let mut child = command(&["serve", "--listen", "127.0.0.1:0"], &envs).spawn().expect("spawn");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    capture(child.stdout.take().expect("stdout"), stdout, Some(sender));
+    let base = tokio::time::timeout(STARTUP_LIMIT, receiver).await.expect("started").expect("address");
+    let key = std::fs::read_to_string(dir.path().join("default-api-key"))
+        .expect("key in HOOKD_DATA_DIR")
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let created = customer(&http, &base, &key, reqwest::Method::POST, "/v3/webhooks/endpoints").await;
+    send(created.json(&json!({"url": "http://127.0.0.1:9/hook"}))).await.assert_ok();
+    let admin = http.post(format!("{base}/admin/v1/accounts")).bearer_auth("env-admin-token-0123456789");
+    send(admin.json(&json!({"name": "x"}))).await.assert_ok();
+    child.kill().await.expect("kill");
+}
+
+#[tokio::test]
+async fn bad_startup_values_fail_with_a_clear_message_and_no_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").expect("file");
+    let not_a_dir = not_a_dir.to_str().expect("utf-8").to_owned();
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().expect("utf-8");
+    let cases: [(&[&str], &str); 9] = [
+        (&["--allow-destination", "10.0.0.0/33"], "not a CIDR range"),
+        (&["--allow-destination", "example.com"], "not a CIDR range"),
+        (&["--database-url", "mysql://localhost/db"], "unknown database URL scheme"),
+        (&["--database-url", "postgres://127.0.0.1/test"], "PostgreSQL is not supported"),
+        (&["--data-dir", &not_a_dir], "data directory"),
+        (&["--retry-schedule", "5s,,1m"], "not a duration"),
+        (&["--attempt-timeout", "forever"], "not a duration"),
+        (&["--listen", "256.0.0.1:80"], "could not listen"),
+        (&["--admin-token", "short"], "at least 16 characters"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["serve"];
+        for (flag, default) in [("--listen", "127.0.0.1:0"), ("--data-dir", data_dir)] {
+            if !flags.contains(&flag) {
+                args.extend_from_slice(&[flag, default]);
+            }
+        }
+        args.extend_from_slice(flags);
+        let output = command(&args, &[]).output().await.expect("run hookd");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flags:?} must not start");
+        assert!(stderr.contains(message), "{flags:?}: expected {message:?} in:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{flags:?} panicked:\n{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn version_and_help_describe_the_binary() {
+    let version = command(&["--version"], &[]).output().await.expect("run");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("hookd "));
+    let help = command(&["serve", "--help"], &[]).output().await.expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--admin-token",
+        "--allow-http",
+        "--allow-destination",
+        "--retry-schedule",
+        "--attempt-timeout",
+        "HOOKD_DATABASE_URL",
+    ] {
+        assert!(help.contains(flag), "serve --help mentions {flag}");
+    }
+}

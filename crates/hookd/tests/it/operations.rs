@@ -1,0 +1,44 @@
+//! Health, readiness and the generated OpenAPI document.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::support::{TestApp, send};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_without_auth() {
+    let app = TestApp::spawn().await;
+    assert_eq!(send(app.anonymous(Method::GET, "/healthz")).await.body["status"], "ok");
+    assert_eq!(send(app.anonymous(Method::GET, "/readyz")).await.body["status"], "ready");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route_with_its_errors() {
+    let app = TestApp::spawn().await;
+    let doc: Value = send(app.anonymous(Method::GET, "/openapi.json")).await.body;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    let expected = [
+        ("/v3/webhooks/endpoints", "post", "createWebhookEndpoint"),
+        ("/v3/webhooks/endpoints", "get", "listWebhookEndpoints"),
+        ("/v3/webhooks/endpoints/{endpoint_id}", "patch", "updateWebhookEndpoint"),
+        ("/v3/webhooks/endpoints/{endpoint_id}", "delete", "deleteWebhookEndpoint"),
+        ("/v3/webhooks/endpoints/{endpoint_id}/rotate-secret", "post", "rotateWebhookSecret"),
+        ("/v3/webhooks/event-types", "get", "listWebhookEventTypes"),
+        ("/v3/webhooks/events", "get", "listWebhookEvents"),
+        ("/admin/v1/accounts", "post", "createAccount"),
+        ("/admin/v1/accounts/{account_id}/api-keys", "post", "createApiKey"),
+        ("/admin/v1/api-keys/{key_id}", "delete", "revokeApiKey"),
+        ("/healthz", "get", "healthz"),
+        ("/readyz", "get", "readyz"),
+    ];
+    for (path, method, operation_id) in expected {
+        let operation = &doc["paths"][path][method];
+        assert_eq!(operation["operationId"], operation_id, "{method} {path}");
+        assert!(operation["responses"]["200"].is_object(), "{method} {path} documents its 200");
+    }
+    let create = &doc["paths"]["/v3/webhooks/endpoints"]["post"];
+    assert!(create["responses"]["400"].is_object() && create["responses"]["401"].is_object());
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["ApiKeyAuth"]["name"], "x-api-key");
+    assert_eq!(schemes["BearerAuth"]["scheme"], "bearer");
+}

@@ -1,0 +1,186 @@
+//! Shared setup: a real hookd on port 0 with its own data directory, and a client.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use hookd::{App, Cli, Command};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running hookd and the credentials of its `default` account.
+pub struct TestApp {
+    pub base_url: String,
+    pub api_key: String,
+    pub http: reqwest::Client,
+    data_dir: TempDir,
+    extra: Vec<String>,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// A response read whole: status, headers and parsed JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+
+    pub fn error_param(&self) -> Option<&str> {
+        self.body["error"]["param"].as_str()
+    }
+
+    /// Asserts the contract's error envelope with this status, code and param.
+    pub fn assert_error(&self, status: u16, code: &str, param: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "status of {}", self.raw);
+        assert_eq!(self.error_code(), code, "code of {}", self.raw);
+        assert_eq!(self.error_param(), param, "param of {}", self.raw);
+        assert!(
+            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "message of {}",
+            self.raw
+        );
+        assert!(self.body["error"]["doc_url"].is_null(), "doc_url of {}", self.raw);
+    }
+
+    pub fn assert_ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.raw);
+        &self.body["data"]
+    }
+}
+
+/// Flags every test app gets; `DEV` adds what local development uses (http, loopback).
+const DEV: &[&str] = &["--allow-http", "--allow-destination", "127.0.0.0/8"];
+/// Marks a strict app: the production defaults, no http, no loopback.
+pub const STRICT: &str = "--strict-for-test";
+
+pub fn serve_args(data_dir: &Path, extra: &[&str]) -> hookd::ServeArgs {
+    let data_dir = data_dir.to_str().expect("utf-8 temp path");
+    let mut argv = vec![
+        "hookd",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir,
+        "--admin-token",
+        ADMIN_TOKEN,
+    ];
+    if !extra.contains(&STRICT) {
+        argv.extend_from_slice(DEV);
+    }
+    argv.extend(extra.iter().filter(|flag| **flag != STRICT));
+    match Cli::try_parse_from(argv).expect("test arguments parse").command {
+        Command::Serve(args) => args,
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts hookd with extra `serve` flags on a fresh data directory.
+    pub async fn spawn_with(extra: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start(data_dir, extra).await
+    }
+
+    async fn start(data_dir: TempDir, extra: &[&str]) -> Self {
+        let app = App::build(&serve_args(data_dir.path(), extra)).await.expect("hookd starts");
+        let base_url = format!("http://{}", app.local_addr().expect("bound"));
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        let api_key =
+            std::fs::read_to_string(data_dir.path().join("default-api-key")).expect("default key file");
+        let extra = extra.iter().map(|flag| (*flag).to_owned()).collect();
+        let http = reqwest::Client::new();
+        Self { base_url, api_key: api_key.trim().to_owned(), http, data_dir, extra, shutdown, server }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data directory.
+    pub async fn restart(self) -> Self {
+        self.shutdown.cancel();
+        self.server.await.expect("server task").expect("server stopped cleanly");
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        Self::start(self.data_dir, &extra).await
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().to_owned()
+    }
+
+    /// A customer request with this app's default key.
+    pub fn customer(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.as_customer(&self.api_key, method, path)
+    }
+
+    pub fn as_customer(&self, api_key: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base_url)).header("X-Api-Key", api_key)
+    }
+
+    pub fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    pub fn anonymous(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base_url))
+    }
+
+    /// Creates an account through the operator API and returns its API key.
+    pub async fn new_account(&self, name: &str) -> String {
+        let reply = send(self.admin(Method::POST, "/admin/v1/accounts").json(&json!({ "name": name }))).await;
+        reply.assert_ok()["api_key"].as_str().expect("api_key").to_owned()
+    }
+
+    /// Creates an endpoint for `api_key` and returns its `data`.
+    pub async fn create_endpoint_as(&self, api_key: &str, body: Value) -> Value {
+        let request = self.as_customer(api_key, Method::POST, "/v3/webhooks/endpoints").json(&body);
+        send(request).await.assert_ok().clone()
+    }
+
+    pub async fn create_endpoint(&self, body: Value) -> Value {
+        self.create_endpoint_as(&self.api_key, body).await
+    }
+}
+
+/// Sends a request and reads the whole response.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("request reaches hookd");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let raw = response.text().await.expect("response body");
+    let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    Reply { status, headers, body, raw }
+}
+
+/// A URL hookd accepts in tests (http and loopback are allowed by `serve_args`).
+pub fn receiver_url(n: usize) -> String {
+    format!("http://127.0.0.1:9/hook/{n}")
+}
+
+/// Opens the app's SQLite file beside it, to look at what an HTTP response cannot show
+/// (secrets after create) or to put in records no API can write yet (events).
+pub async fn open_store(app: &TestApp) -> hookd_store::SqliteStore {
+    hookd_store::SqliteStore::open(&app.data_dir().join("hookd.db")).await.expect("open the app's database")
+}
+
+/// The account that owns `api_key`.
+pub async fn account_of(store: &hookd_store::SqliteStore, api_key: &str) -> hookd_core::AccountId {
+    use hookd_store::AccountStore;
+    let key_id = hookd_core::ApiKey::key_id_of(api_key).expect("one of our keys");
+    store.find_api_key(&key_id).await.expect("query").expect("key exists").account_id
+}
