@@ -2,6 +2,7 @@
 
 mod admin;
 mod binary;
+mod compatibility;
 mod endpoints;
 mod errors;
 mod events;
@@ -10,3 +11,4 @@ mod isolation;
 mod operations;
 mod pagination;
 mod support;
+mod tidy;
