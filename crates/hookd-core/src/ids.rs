@@ -60,6 +60,10 @@ hex_id!(
     EventId
 );
 hex_id!(
+    /// One event's delivery to one destination (an endpoint or a callback URL).
+    DeliveryId
+);
+hex_id!(
     /// The public half of an API key, used to find and revoke it.
     ApiKeyId
 );

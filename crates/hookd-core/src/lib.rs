@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod cursor;
+pub mod delivery;
 pub mod destination;
 pub mod endpoint;
 pub mod ids;
@@ -15,10 +16,11 @@ pub mod secret;
 
 pub use catalog::{EventCatalog, EventTypeInfo};
 pub use cursor::{Cursor, CursorError, CursorKey};
+pub use delivery::{AttemptVerdict, DeliveryState, RetryPolicy};
 pub use destination::{DestinationPolicy, RefusedDestination};
 pub use endpoint::{
     EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError, UrlError, UrlRules,
 };
-pub use ids::{AccountId, ApiKeyId, EndpointId, EventId, InvalidId};
+pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use secret::{ApiKey, EndpointSecret, TokenHash};

@@ -10,7 +10,7 @@ mod model;
 mod sqlite;
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, ApiKey, ApiKeyId, CursorKey, EndpointId, EndpointSecret, TokenHash};
+use hookd_core::{AccountId, ApiKey, ApiKeyId, CursorKey, EndpointId, EndpointSecret, EventId, TokenHash};
 
 pub use model::*;
 pub use sqlite::SqliteStore;
@@ -25,6 +25,9 @@ pub enum StoreError {
     /// retrying later may succeed.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// A write referred to something that does not exist (e.g. an unknown account).
+    #[error("referenced record does not exist")]
+    MissingReference,
     /// The database answered with an error.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -104,14 +107,59 @@ pub trait EndpointStore: Send + Sync {
 /// The event history.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Inserts events in one transaction: all are stored or none.
-    async fn insert_events(&self, events: &[Event]) -> StoreResult<()>;
+    /// Publishes events in one transaction: each event and one pending delivery per
+    /// matching endpoint (enabled; subscribed to the type; same `entity_id` if the
+    /// endpoint has one) plus one for its callback URL. All are stored or none.
+    /// Returns the number of deliveries of each event, in order.
+    async fn publish_events(&self, events: &[Event]) -> StoreResult<Vec<usize>>;
     async fn list_events(
         &self,
         account_id: &AccountId,
         query: &EventQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Event>>;
+}
+
+/// The delivery queue and its history.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Leases up to `limit` due deliveries until `lease_until`, oldest due first, never
+    /// letting one destination have more than `per_target_cap` leased at once.
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: u32,
+        per_target_cap: u32,
+        lease_until: UnixMillis,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records attempts and their deliveries' new states in one transaction, and
+    /// disables endpoints whose failures began before `disable_before`.
+    async fn record_outcomes(
+        &self,
+        outcomes: &[AttemptOutcome],
+        disable_before: UnixMillis,
+    ) -> StoreResult<()>;
+    /// When the earliest pending delivery is due (leased ones: when the lease lapses).
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>>;
+    /// Makes every leased delivery due now. Only for a database owned by one process,
+    /// at its start, when no lease can belong to a live worker.
+    async fn release_all_leases(&self, now: UnixMillis) -> StoreResult<u64>;
+    async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth>;
+    /// The deliveries of one of the account's events, oldest first, with attempts.
+    async fn list_deliveries(
+        &self,
+        account_id: &AccountId,
+        event_id: &EventId,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Schedules a new delivery of the event now: to `endpoint_id`, or to every live
+    /// endpoint (and callback) it was delivered to before. Returns how many.
+    async fn resend(
+        &self,
+        account_id: &AccountId,
+        event_id: &EventId,
+        endpoint_id: Option<&EndpointId>,
+        now: UnixMillis,
+    ) -> StoreResult<usize>;
 }
 
 /// Stored responses for `Idempotency-Key`.
@@ -141,6 +189,12 @@ pub trait IdempotencyStore: Send + Sync {
 }
 
 /// Everything hookd keeps. One implementation per database.
-pub trait Store: SettingsStore + AccountStore + EndpointStore + EventStore + IdempotencyStore {}
+pub trait Store:
+    SettingsStore + AccountStore + EndpointStore + EventStore + DeliveryStore + IdempotencyStore
+{
+}
 
-impl<T> Store for T where T: SettingsStore + AccountStore + EndpointStore + EventStore + IdempotencyStore {}
+impl<T> Store for T where
+    T: SettingsStore + AccountStore + EndpointStore + EventStore + DeliveryStore + IdempotencyStore
+{
+}

@@ -2,8 +2,8 @@
 //! `hookd-core` types before a value reaches here.
 
 use hookd_core::{
-    AccountId, ApiKeyId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId, EventFilter,
-    EventId, TokenHash,
+    AccountId, ApiKeyId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl,
+    EntityId, EventFilter, EventId, TokenHash,
 };
 
 /// Unix time in milliseconds.
@@ -53,6 +53,9 @@ pub struct Event {
     pub entity_id: Option<String>,
     /// Compact JSON of the `event_data` object.
     pub event_data: String,
+    /// A one-off destination for this event (unsigned), besides the matching endpoints.
+    pub callback_url: Option<String>,
+    pub callback_id: Option<String>,
     pub created_at: UnixMillis,
 }
 
@@ -106,4 +109,67 @@ pub enum IdempotencyClaim {
     InProgress,
     /// Done before: answer with this.
     Replay(StoredResponse),
+}
+
+/// A delivery claimed for one attempt, with what the attempt needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub event_data: String,
+    /// The endpoint's current URL, or the callback URL.
+    pub url: String,
+    /// `None` for a callback, which is not signed.
+    pub endpoint_id: Option<EndpointId>,
+    /// The endpoint's current secret: a rotation applies to every later attempt.
+    pub secret: Option<EndpointSecret>,
+    /// Attempts made before this one.
+    pub attempts_made: u32,
+}
+
+/// What became of one attempt; written in batches (group commit).
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: Option<EndpointId>,
+    pub attempt: AttemptRecord,
+    pub next: NextStep,
+}
+
+/// The delivery's state after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(UnixMillis),
+    Failed,
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub attempted_at: UnixMillis,
+    pub status_code: Option<u16>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// At most the first 1 KiB of the response body.
+    pub response_body: Option<String>,
+}
+
+/// A delivery as the customer sees it.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: Option<EndpointId>,
+    pub url: String,
+    pub state: DeliveryState,
+    pub next_attempt_at: Option<UnixMillis>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// Queue sizes, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub due: i64,
+    pub in_flight: i64,
 }

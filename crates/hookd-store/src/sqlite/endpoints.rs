@@ -97,6 +97,7 @@ impl EndpointStore for SqliteStore {
         endpoint_id: &EndpointId,
         now: UnixMillis,
     ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         let result = sqlx::query(
             "UPDATE endpoints SET deleted_at = ?, updated_at = ?
              WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
@@ -105,11 +106,22 @@ impl EndpointStore for SqliteStore {
         .bind(now)
         .bind(account_id.as_str())
         .bind(endpoint_id.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // Nothing more is sent to a deleted endpoint; an attempt already in flight
+        // finds its delivery cancelled when it reports back.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_until = NULL, updated_at = ?
+             WHERE endpoint_id = ? AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(endpoint_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -10,24 +10,57 @@ use crate::{Event, EventQuery, EventStore, Page, PageRequest, StoreError, StoreR
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn insert_events(&self, events: &[Event]) -> StoreResult<()> {
+    async fn publish_events(&self, events: &[Event]) -> StoreResult<Vec<usize>> {
         let mut tx = self.writer.begin().await?;
+        let mut counts = Vec::with_capacity(events.len());
         for event in events {
             sqlx::query(
-                "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
+                                     callback_id, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(event.event_id.as_str())
             .bind(event.account_id.as_str())
             .bind(&event.event_type)
             .bind(event.entity_id.as_deref())
             .bind(&event.event_data)
+            .bind(event.callback_url.as_deref())
+            .bind(event.callback_id.as_deref())
             .bind(event.created_at)
             .execute(&mut *tx)
             .await?;
+            // Catalog names never contain commas, so the comma-wrapped list is an exact
+            // membership test (LIKE would treat '_' as a wildcard).
+            let targets: Vec<String> = sqlx::query_scalar(
+                "SELECT endpoint_id FROM endpoints
+                 WHERE account_id = ? AND deleted_at IS NULL AND status = 'enabled'
+                   AND (events IS NULL OR instr(',' || events || ',', ',' || ? || ',') > 0)
+                   AND (entity_id IS NULL OR entity_id = ?)
+                 ORDER BY seq",
+            )
+            .bind(event.account_id.as_str())
+            .bind(&event.event_type)
+            .bind(event.entity_id.as_deref())
+            .fetch_all(&mut *tx)
+            .await?;
+            for endpoint_id in &targets {
+                super::deliveries::insert_delivery(&mut tx, event, Some(endpoint_id), None, event.created_at)
+                    .await?;
+            }
+            if let Some(callback_url) = &event.callback_url {
+                super::deliveries::insert_delivery(
+                    &mut tx,
+                    event,
+                    None,
+                    Some(callback_url),
+                    event.created_at,
+                )
+                .await?;
+            }
+            counts.push(targets.len() + usize::from(event.callback_url.is_some()));
         }
         tx.commit().await?;
-        Ok(())
+        Ok(counts)
     }
 
     async fn list_events(
@@ -37,7 +70,8 @@ impl EventStore for SqliteStore {
         page: PageRequest,
     ) -> StoreResult<Page<Event>> {
         let rows = sqlx::query(
-            "SELECT seq, event_id, account_id, event_type, entity_id, event_data, created_at FROM events
+            "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
+             FROM events
              WHERE account_id = ? AND seq < ?
                AND (? IS NULL OR event_type = ?)
                AND (? IS NULL OR entity_id = ?)
@@ -65,6 +99,8 @@ fn event_from_row(row: &SqliteRow) -> StoreResult<(i64, Event)> {
         event_type: row.get("event_type"),
         entity_id: row.get("entity_id"),
         event_data: row.get("event_data"),
+        callback_url: row.get("callback_url"),
+        callback_id: row.get("callback_id"),
         created_at: row.get("created_at"),
     };
     Ok((row.get("seq"), event))

@@ -5,6 +5,7 @@
 //! their own pool and, thanks to WAL, never wait for the writer.
 
 mod accounts;
+mod deliveries;
 mod endpoints;
 mod events;
 mod idempotency;

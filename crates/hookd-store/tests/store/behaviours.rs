@@ -5,8 +5,8 @@ use hookd_core::{
     EventId, TokenHash,
 };
 use hookd_store::{
-    Endpoint, EndpointPatch, Event, EventQuery, IdempotencyClaim, IdempotencyScope, PageRequest, Store,
-    StoreError,
+    AttemptOutcome, AttemptRecord, Endpoint, EndpointPatch, Event, EventQuery, IdempotencyClaim,
+    IdempotencyScope, NextStep, PageRequest, Store, StoreError,
 };
 
 const NOW: i64 = 1_764_180_000_000;
@@ -223,6 +223,8 @@ pub async fn event_history_filters_by_type_and_entity_and_scopes_to_account(stor
         event_type: event_type.into(),
         entity_id: entity.map(str::to_owned),
         event_data: "{}".into(),
+        callback_url: None,
+        callback_id: None,
         created_at: NOW + n,
     };
     let events = vec![
@@ -231,7 +233,7 @@ pub async fn event_history_filters_by_type_and_entity_and_scopes_to_account(stor
         event(&account, "avatar_video.success", None, 3),
         event(&other, "avatar_video.success", Some("p1"), 4),
     ];
-    store.insert_events(&events).await.expect("insert");
+    store.publish_events(&events).await.expect("insert");
     let all = listed_ids(store, &account, EventQuery::default()).await;
     assert_eq!(all, vec![events[2].event_id.clone(), events[1].event_id.clone(), events[0].event_id.clone()]);
     let by_type = listed_ids(
@@ -245,7 +247,7 @@ pub async fn event_history_filters_by_type_and_entity_and_scopes_to_account(stor
         listed_ids(store, &account, EventQuery { event_type: None, entity_id: Some("p1".into()) }).await;
     assert_eq!(by_entity, vec![events[1].event_id.clone(), events[0].event_id.clone()]);
     let duplicate = vec![event(&account, "batch.finished", None, 5), events[0].clone()];
-    assert!(store.insert_events(&duplicate).await.is_err(), "a failing batch stores nothing");
+    assert!(store.publish_events(&duplicate).await.is_err(), "a failing batch stores nothing");
     assert_eq!(listed_ids(store, &account, EventQuery::default()).await.len(), 3);
 }
 
@@ -253,4 +255,242 @@ async fn listed_ids(store: &dyn Store, account: &AccountId, query: EventQuery) -
     let page = PageRequest { before: None, limit: 100 };
     let listed = store.list_events(account, &query, page).await.expect("list");
     listed.items.into_iter().map(|e| e.event_id).collect()
+}
+
+// ---- the delivery queue ----
+
+fn event_of(account_id: &AccountId, event_type: &str, entity_id: Option<&str>) -> Event {
+    Event {
+        event_id: EventId::new_random(),
+        account_id: account_id.clone(),
+        event_type: event_type.into(),
+        entity_id: entity_id.map(str::to_owned),
+        event_data: r#"{"video_id":"v"}"#.into(),
+        callback_url: None,
+        callback_id: None,
+        created_at: NOW,
+    }
+}
+
+async fn endpoint_with(
+    store: &dyn Store,
+    account_id: &AccountId,
+    events: EventFilter,
+    entity: Option<&str>,
+) -> EndpointId {
+    let mut endpoint = endpoint_for(account_id, 1);
+    endpoint.events = events;
+    endpoint.entity_id = entity.map(|e| EntityId::parse(e.to_owned()).expect("entity"));
+    store.create_endpoint(&endpoint).await.expect("create");
+    endpoint.endpoint_id
+}
+
+const LEASE: i64 = 30_000;
+
+async fn claim(store: &dyn Store, now: i64, limit: u32, cap: u32) -> Vec<hookd_store::ClaimedDelivery> {
+    store.claim_due(now, limit, cap, now + LEASE).await.expect("claim")
+}
+
+fn outcome(
+    claimed: &hookd_store::ClaimedDelivery,
+    at: i64,
+    status: Option<u16>,
+    next: NextStep,
+) -> AttemptOutcome {
+    AttemptOutcome {
+        delivery_id: claimed.delivery_id.clone(),
+        endpoint_id: claimed.endpoint_id.clone(),
+        attempt: AttemptRecord {
+            attempted_at: at,
+            status_code: status,
+            duration_ms: 5,
+            error: status.is_none().then(|| "connection refused".to_owned()),
+            response_body: status.map(|_| "ok".to_owned()),
+        },
+        next,
+    }
+}
+
+pub async fn publish_fans_out_to_matching_endpoints_only(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let other = new_account(store, "b").await;
+    let all = endpoint_with(store, &account, EventFilter::All, None).await;
+    let listed =
+        endpoint_with(store, &account, EventFilter::Only(vec!["avatar_video.success".into()]), None).await;
+    let _other_type =
+        endpoint_with(store, &account, EventFilter::Only(vec!["avatar_video.fail".into()]), None).await;
+    let scoped = endpoint_with(store, &account, EventFilter::All, Some("p1")).await;
+    let _scoped_elsewhere = endpoint_with(store, &account, EventFilter::All, Some("p2")).await;
+    let disabled = endpoint_with(store, &account, EventFilter::All, None).await;
+    let patch = EndpointPatch { status: Some(EndpointStatus::Disabled), ..Default::default() };
+    store.update_endpoint(&account, &disabled, &patch, NOW).await.expect("disable");
+    let deleted = endpoint_with(store, &account, EventFilter::All, None).await;
+    store.delete_endpoint(&account, &deleted, NOW).await.expect("delete");
+    let _foreign = endpoint_with(store, &other, EventFilter::All, None).await;
+
+    let mut event = event_of(&account, "avatar_video.success", Some("p1"));
+    event.callback_url = Some("https://example.com/callback".into());
+    let counts = store.publish_events(std::slice::from_ref(&event)).await.expect("publish");
+    assert_eq!(counts, vec![4], "all, listed, scoped and the callback");
+    let claimed = claim(store, NOW, 100, 8).await;
+    let mut targets: Vec<Option<EndpointId>> = claimed.iter().map(|c| c.endpoint_id.clone()).collect();
+    targets.sort();
+    let mut expected = vec![Some(all), Some(listed), Some(scoped), None];
+    expected.sort();
+    assert_eq!(targets, expected);
+    let callback = claimed.iter().find(|c| c.endpoint_id.is_none()).expect("callback delivery");
+    assert_eq!(callback.url, "https://example.com/callback");
+    assert!(callback.secret.is_none(), "callbacks are not signed");
+    assert!(claimed.iter().filter(|c| c.endpoint_id.is_some()).all(|c| c.secret.is_some()));
+    assert!(claimed.iter().all(|c| c.event_id == event.event_id && c.event_data == event.event_data));
+
+    let unscoped = event_of(&account, "avatar_video.success", None);
+    assert_eq!(
+        store.publish_events(&[unscoped]).await.expect("publish"),
+        vec![2],
+        "scoped endpoints skip it"
+    );
+}
+
+pub async fn claims_lease_deliveries_and_cap_each_destination(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let busy = endpoint_with(store, &account, EventFilter::All, None).await;
+    let events: Vec<Event> = (0..5).map(|_| event_of(&account, "batch.finished", None)).collect();
+    store.publish_events(&events).await.expect("publish");
+    let first = claim(store, NOW, 100, 2).await;
+    assert_eq!(first.len(), 2, "no more than the cap in flight for one endpoint");
+    assert!(first.iter().all(|c| c.endpoint_id.as_ref() == Some(&busy) && c.attempts_made == 0));
+    assert!(claim(store, NOW + 1, 100, 2).await.is_empty(), "the cap holds while the leases do");
+    assert_eq!(store.queue_depth(NOW + 1).await.expect("depth").in_flight, 2);
+
+    store
+        .record_outcomes(&[outcome(&first[0], NOW + 2, Some(200), NextStep::Delivered)], 0)
+        .await
+        .expect("record");
+    let next = claim(store, NOW + 3, 100, 2).await;
+    assert_eq!(next.len(), 1, "a finished attempt frees one slot");
+    assert!(!first.iter().any(|c| c.delivery_id == next[0].delivery_id));
+}
+
+pub async fn an_expired_lease_makes_the_delivery_due_again(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    store.publish_events(&[event_of(&account, "batch.finished", None)]).await.expect("publish");
+    let claimed = claim(store, NOW, 10, 8).await;
+    assert_eq!(claimed.len(), 1);
+    assert!(claim(store, NOW + LEASE - 1, 10, 8).await.is_empty());
+    assert_eq!(store.next_due_at().await.expect("next"), Some(NOW + LEASE));
+    let again = claim(store, NOW + LEASE, 10, 8).await;
+    assert_eq!(again.len(), 1, "a crashed worker's delivery is retried");
+    assert_eq!(again[0].delivery_id, claimed[0].delivery_id);
+    assert_eq!(store.release_all_leases(NOW + LEASE).await.expect("release"), 1);
+    assert_eq!(claim(store, NOW + LEASE, 10, 8).await.len(), 1, "released at startup: due at once");
+}
+
+pub async fn outcomes_record_attempts_and_move_the_delivery_on(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    let event = event_of(&account, "batch.finished", None);
+    store.publish_events(std::slice::from_ref(&event)).await.expect("publish");
+    let first = claim(store, NOW, 10, 8).await.remove(0);
+    store
+        .record_outcomes(&[outcome(&first, NOW + 1, Some(500), NextStep::RetryAt(NOW + 5_000))], 0)
+        .await
+        .expect("record");
+    assert!(claim(store, NOW + 4_999, 10, 8).await.is_empty(), "not due before its retry time");
+    let second = claim(store, NOW + 5_000, 10, 8).await.remove(0);
+    assert_eq!(second.attempts_made, 1);
+    store.record_outcomes(&[outcome(&second, NOW + 5_001, None, NextStep::Failed)], 0).await.expect("record");
+    assert!(
+        claim(store, NOW + 10_000_000, 10, 8).await.is_empty(),
+        "a failed delivery is never attempted again"
+    );
+
+    let records = store.list_deliveries(&account, &event.event_id).await.expect("list");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].state, hookd_core::DeliveryState::Failed);
+    assert_eq!(records[0].next_attempt_at, None);
+    let codes: Vec<Option<u16>> = records[0].attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, vec![Some(500), None]);
+    assert_eq!(records[0].attempts[1].error.as_deref(), Some("connection refused"));
+    let other = new_account(store, "b").await;
+    assert!(is_not_found(store.list_deliveries(&other, &event.event_id).await));
+}
+
+pub async fn deleting_an_endpoint_cancels_its_pending_deliveries(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let endpoint = endpoint_with(store, &account, EventFilter::All, None).await;
+    let event = event_of(&account, "batch.finished", None);
+    store.publish_events(std::slice::from_ref(&event)).await.expect("publish");
+    let in_flight = claim(store, NOW, 10, 8).await.remove(0);
+    store.delete_endpoint(&account, &endpoint, NOW + 1).await.expect("delete");
+    store
+        .record_outcomes(&[outcome(&in_flight, NOW + 2, None, NextStep::RetryAt(NOW + 3))], 0)
+        .await
+        .expect("record");
+    assert!(claim(store, NOW + 1_000_000, 10, 8).await.is_empty());
+    let records = store.list_deliveries(&account, &event.event_id).await.expect("list");
+    assert_eq!(records[0].state, hookd_core::DeliveryState::Cancelled, "the late outcome does not revive it");
+}
+
+pub async fn an_endpoint_failing_past_the_threshold_is_disabled(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let endpoint = endpoint_with(store, &account, EventFilter::All, None).await;
+    let events: Vec<Event> = (0..2).map(|_| event_of(&account, "batch.finished", None)).collect();
+    store.publish_events(&events).await.expect("publish");
+    let claimed = claim(store, NOW, 10, 8).await;
+    let day = 24 * HOUR;
+    let failure = outcome(&claimed[0], NOW, None, NextStep::RetryAt(NOW + day));
+    store.record_outcomes(&[failure], NOW - 5 * day).await.expect("first failure");
+    let read = store.get_endpoint(&account, &endpoint).await.expect("get");
+    assert_eq!(read.status, EndpointStatus::Enabled, "failing for less than the threshold");
+    let later = NOW + 5 * day;
+    let failure = outcome(&claimed[1], later, Some(500), NextStep::RetryAt(later + day));
+    store.record_outcomes(&[failure], later - 5 * day).await.expect("still failing");
+    let read = store.get_endpoint(&account, &endpoint).await.expect("get");
+    assert_eq!(read.status, EndpointStatus::Disabled, "no success for 5 days while attempts failed");
+    let more = event_of(&account, "batch.finished", None);
+    assert_eq!(store.publish_events(&[more]).await.expect("publish"), vec![0], "no new deliveries");
+}
+
+pub async fn a_success_resets_the_failure_run(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let endpoint = endpoint_with(store, &account, EventFilter::All, None).await;
+    let events: Vec<Event> = (0..3).map(|_| event_of(&account, "batch.finished", None)).collect();
+    store.publish_events(&events).await.expect("publish");
+    let claimed = claim(store, NOW, 10, 8).await;
+    let day = 24 * HOUR;
+    store.record_outcomes(&[outcome(&claimed[0], NOW, None, NextStep::Failed)], 0).await.expect("fail");
+    store
+        .record_outcomes(&[outcome(&claimed[1], NOW + day, Some(200), NextStep::Delivered)], 0)
+        .await
+        .expect("ok");
+    let later = NOW + 6 * day;
+    store
+        .record_outcomes(&[outcome(&claimed[2], later, None, NextStep::Failed)], later - 5 * day)
+        .await
+        .expect("fail");
+    let read = store.get_endpoint(&account, &endpoint).await.expect("get");
+    assert_eq!(read.status, EndpointStatus::Enabled, "the failure run restarted after the success");
+}
+
+pub async fn resend_schedules_a_new_delivery_of_the_same_event(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let endpoint = endpoint_with(store, &account, EventFilter::All, None).await;
+    let event = event_of(&account, "batch.finished", None);
+    store.publish_events(std::slice::from_ref(&event)).await.expect("publish");
+    let first = claim(store, NOW, 10, 8).await.remove(0);
+    store.record_outcomes(&[outcome(&first, NOW, Some(200), NextStep::Delivered)], 0).await.expect("record");
+    assert_eq!(store.resend(&account, &event.event_id, None, NOW + 10).await.expect("resend"), 1);
+    assert_eq!(
+        store.resend(&account, &event.event_id, Some(&endpoint), NOW + 10).await.expect("resend one"),
+        1
+    );
+    let again = claim(store, NOW + 10, 10, 8).await;
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|c| c.event_id == event.event_id && c.delivery_id != first.delivery_id));
+    let other = new_account(store, "b").await;
+    assert!(is_not_found(store.resend(&other, &event.event_id, None, NOW).await));
+    let foreign_endpoint = endpoint_with(store, &other, EventFilter::All, None).await;
+    assert!(is_not_found(store.resend(&account, &event.event_id, Some(&foreign_endpoint), NOW).await));
 }

@@ -46,6 +46,14 @@ conformance!(
     idempotency_claim_replays_completed_and_blocks_running_requests,
     idempotency_claim_takes_over_expired_and_stale_records,
     event_history_filters_by_type_and_entity_and_scopes_to_account,
+    publish_fans_out_to_matching_endpoints_only,
+    claims_lease_deliveries_and_cap_each_destination,
+    an_expired_lease_makes_the_delivery_due_again,
+    outcomes_record_attempts_and_move_the_delivery_on,
+    deleting_an_endpoint_cancels_its_pending_deliveries,
+    an_endpoint_failing_past_the_threshold_is_disabled,
+    a_success_resets_the_failure_run,
+    resend_schedules_a_new_delivery_of_the_same_event,
 );
 
 #[tokio::test]

@@ -74,9 +74,11 @@ async fn catalog_and_history_responses_match_heygens_schema() {
         event_type: "avatar_video.success".into(),
         entity_id: None,
         event_data: r#"{"video_id":"v1","url":null}"#.into(),
+        callback_url: None,
+        callback_id: None,
         created_at: 1_764_180_000_000,
     };
-    store.insert_events(&[event]).await.expect("seed");
+    store.publish_events(&[event]).await.expect("seed");
     store.close().await;
     let types = send(app.customer(Method::GET, "/v3/webhooks/event-types")).await;
     assert_matches_heygen(&types, "/v3/webhooks/event-types", "get");

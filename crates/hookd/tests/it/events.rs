@@ -90,10 +90,12 @@ async fn seed_events(app: &TestApp, api_key: &str, events: &[(&str, Option<&str>
             event_type: (*event_type).to_owned(),
             entity_id: entity_id.map(str::to_owned),
             event_data: format!("{{\"n\":{n},\"video_id\":\"v{n}\"}}"),
+            callback_url: None,
+            callback_id: None,
             created_at: 1_764_180_000_000 + n as i64 * 1000,
         })
         .collect();
-    store.insert_events(&records).await.expect("seed events");
+    store.publish_events(&records).await.expect("seed events");
     store.close().await;
     records.iter().map(|e| e.event_id.to_string()).collect()
 }

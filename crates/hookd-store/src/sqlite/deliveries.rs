@@ -1,0 +1,372 @@
+//! The delivery queue: insert at publish, lease due rows, record outcomes in batches,
+//! and the delivery history customers read.
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EventId};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::SqliteStore;
+use crate::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStore, Event, NextStep,
+    QueueDepth, StoreError, StoreResult, UnixMillis,
+};
+
+/// Inserts one pending delivery, due at `due_at`.
+pub(super) async fn insert_delivery(
+    tx: &mut Transaction<'_, Sqlite>,
+    event: &Event,
+    endpoint_id: Option<&str>,
+    callback_url: Option<&str>,
+    due_at: UnixMillis,
+) -> StoreResult<()> {
+    let target = endpoint_id.or(callback_url).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO deliveries (delivery_id, event_id, account_id, endpoint_id, callback_url, target, state,
+                                 next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+    )
+    .bind(DeliveryId::new_random().as_str())
+    .bind(event.event_id.as_str())
+    .bind(event.account_id.as_str())
+    .bind(endpoint_id)
+    .bind(callback_url)
+    .bind(target)
+    .bind(due_at)
+    .bind(due_at)
+    .bind(due_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Due deliveries, oldest first, such that no destination ends up with more than the
+/// cap leased: a row's rank among its destination's due rows plus what that destination
+/// already has in flight must stay within the cap. Deliveries to disabled endpoints
+/// wait (they resume if the endpoint is re-enabled).
+const SELECT_CLAIMABLE: &str = "
+    WITH due AS (
+        SELECT d.delivery_id, d.target, d.next_attempt_at, d.seq,
+               ROW_NUMBER() OVER (PARTITION BY d.target ORDER BY d.next_attempt_at, d.seq) AS position
+        FROM deliveries d LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
+        WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+          AND (d.endpoint_id IS NULL OR p.status = 'enabled')
+    ), busy AS (
+        SELECT target, COUNT(*) AS leased FROM deliveries
+        WHERE state = 'pending' AND lease_until > ?1
+        GROUP BY target
+    )
+    SELECT due.delivery_id FROM due LEFT JOIN busy ON busy.target = due.target
+    WHERE due.position + COALESCE(busy.leased, 0) <= ?2
+    ORDER BY due.next_attempt_at, due.seq
+    LIMIT ?3";
+
+const SELECT_CLAIMED: &str = "
+    SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
+           p.secret, e.event_type, e.event_data
+    FROM deliveries d
+    JOIN events e ON e.event_id = d.event_id
+    LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
+    WHERE d.delivery_id IN (SELECT value FROM json_each(?))";
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: u32,
+        per_target_cap: u32,
+        lease_until: UnixMillis,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = self.writer.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(SELECT_CLAIMABLE)
+            .bind(now)
+            .bind(i64::from(per_target_cap))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let id_list = json_array(&ids);
+        // The lease also moves `next_attempt_at`, so if this process dies the row is
+        // simply due again when the lease lapses.
+        sqlx::query(
+            "UPDATE deliveries SET lease_until = ?1, next_attempt_at = ?1
+             WHERE delivery_id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(lease_until)
+        .bind(&id_list)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(SELECT_CLAIMED).bind(&id_list).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.iter().map(claimed_from_row).collect()
+    }
+
+    async fn record_outcomes(
+        &self,
+        outcomes: &[AttemptOutcome],
+        disable_before: UnixMillis,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for outcome in outcomes {
+            record_outcome(&mut tx, outcome, disable_before).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
+        let due = sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(due)
+    }
+
+    async fn release_all_leases(&self, now: UnixMillis) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = ?
+             WHERE state = 'pending' AND lease_until IS NOT NULL",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(next_attempt_at <= ?1), 0), COALESCE(SUM(lease_until > ?1), 0)
+             FROM deliveries WHERE state = 'pending'",
+        )
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(QueueDepth { due: row.get(0), in_flight: row.get(1) })
+    }
+
+    async fn list_deliveries(
+        &self,
+        account_id: &AccountId,
+        event_id: &EventId,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let mut tx = self.reader.begin().await?;
+        ensure_event_of(&mut tx, account_id, event_id).await?;
+        let rows = sqlx::query(
+            "SELECT d.delivery_id, d.endpoint_id, COALESCE(p.url, d.callback_url) AS url, d.state,
+                    d.next_attempt_at
+             FROM deliveries d LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
+             WHERE d.event_id = ? AND d.account_id = ? ORDER BY d.seq",
+        )
+        .bind(event_id.as_str())
+        .bind(account_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let attempts = sqlx::query(
+            "SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error, a.response_body
+             FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id
+             WHERE d.event_id = ? ORDER BY a.seq",
+        )
+        .bind(event_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut records = rows.iter().map(delivery_from_row).collect::<StoreResult<Vec<_>>>()?;
+        for row in &attempts {
+            let delivery_id: String = row.get("delivery_id");
+            if let Some(record) = records.iter_mut().find(|r| r.delivery_id.as_str() == delivery_id) {
+                record.attempts.push(attempt_from_row(row));
+            }
+        }
+        Ok(records)
+    }
+
+    async fn resend(
+        &self,
+        account_id: &AccountId,
+        event_id: &EventId,
+        endpoint_id: Option<&EndpointId>,
+        now: UnixMillis,
+    ) -> StoreResult<usize> {
+        let mut tx = self.writer.begin().await?;
+        let event = ensure_event_of(&mut tx, account_id, event_id).await?;
+        let (endpoints, callbacks): (Vec<String>, Vec<String>) = match endpoint_id {
+            Some(endpoint_id) => {
+                let live: Option<String> = sqlx::query_scalar(
+                    "SELECT endpoint_id FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+                )
+                .bind(account_id.as_str())
+                .bind(endpoint_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                (vec![live.ok_or(StoreError::NotFound)?], Vec::new())
+            }
+            None => {
+                let endpoints = sqlx::query_scalar(
+                    "SELECT DISTINCT d.endpoint_id FROM deliveries d JOIN endpoints p ON p.endpoint_id = d.endpoint_id
+                     WHERE d.event_id = ? AND p.deleted_at IS NULL",
+                )
+                .bind(event_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                let callbacks = sqlx::query_scalar(
+                    "SELECT DISTINCT callback_url FROM deliveries WHERE event_id = ? AND callback_url IS NOT NULL",
+                )
+                .bind(event_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                (endpoints, callbacks)
+            }
+        };
+        for endpoint in &endpoints {
+            insert_delivery(&mut tx, &event, Some(endpoint), None, now).await?;
+        }
+        for callback in &callbacks {
+            insert_delivery(&mut tx, &event, None, Some(callback), now).await?;
+        }
+        tx.commit().await?;
+        Ok(endpoints.len() + callbacks.len())
+    }
+}
+
+async fn record_outcome(
+    tx: &mut Transaction<'_, Sqlite>,
+    outcome: &AttemptOutcome,
+    disable_before: UnixMillis,
+) -> StoreResult<()> {
+    let attempt = &outcome.attempt;
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(outcome.delivery_id.as_str())
+    .bind(attempt.attempted_at)
+    .bind(attempt.status_code.map(i64::from))
+    .bind(attempt.duration_ms)
+    .bind(attempt.error.as_deref())
+    .bind(attempt.response_body.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    let (state, next_attempt_at) = match outcome.next {
+        NextStep::Delivered => ("delivered", None),
+        NextStep::RetryAt(at) => ("pending", Some(at)),
+        NextStep::Failed => ("failed", None),
+    };
+    // `state = 'pending'` keeps a delivery cancelled meanwhile (endpoint deleted) cancelled.
+    sqlx::query(
+        "UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, lease_until = NULL,
+                               updated_at = ?
+         WHERE delivery_id = ? AND state = 'pending'",
+    )
+    .bind(state)
+    .bind(next_attempt_at)
+    .bind(attempt.attempted_at)
+    .bind(outcome.delivery_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let Some(endpoint_id) = &outcome.endpoint_id else { return Ok(()) };
+    if outcome.next == NextStep::Delivered {
+        sqlx::query("UPDATE endpoints SET failing_since = NULL, last_success_at = ? WHERE endpoint_id = ?")
+            .bind(attempt.attempted_at)
+            .bind(endpoint_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?1),
+                 status = CASE WHEN COALESCE(failing_since, ?1) <= ?2 THEN 'disabled' ELSE status END
+             WHERE endpoint_id = ?3",
+        )
+        .bind(attempt.attempted_at)
+        .bind(disable_before)
+        .bind(endpoint_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The event, if it belongs to the account; otherwise `NotFound`, as for a missing one.
+async fn ensure_event_of(
+    tx: &mut Transaction<'_, Sqlite>,
+    account_id: &AccountId,
+    event_id: &EventId,
+) -> StoreResult<Event> {
+    let row = sqlx::query(
+        "SELECT event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
+         FROM events WHERE account_id = ? AND event_id = ?",
+    )
+    .bind(account_id.as_str())
+    .bind(event_id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    Ok(Event {
+        event_id: event_id.clone(),
+        account_id: account_id.clone(),
+        event_type: row.get("event_type"),
+        entity_id: row.get("entity_id"),
+        event_data: row.get("event_data"),
+        callback_url: row.get("callback_url"),
+        callback_id: row.get("callback_id"),
+        created_at: row.get("created_at"),
+    })
+}
+
+fn json_array(ids: &[String]) -> String {
+    // Ids are 32 lowercase hex characters: nothing in them needs escaping.
+    let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("delivery {what}"))
+}
+
+fn claimed_from_row(row: &SqliteRow) -> StoreResult<ClaimedDelivery> {
+    let endpoint_id: Option<String> = row.get("endpoint_id");
+    let secret: Option<String> = row.get("secret");
+    let attempts: i64 = row.get("attempts");
+    Ok(ClaimedDelivery {
+        delivery_id: DeliveryId::parse(row.get("delivery_id")).map_err(|_| corrupt("id"))?,
+        event_id: EventId::parse(row.get("event_id")).map_err(|_| corrupt("event id"))?,
+        event_type: row.get("event_type"),
+        event_data: row.get("event_data"),
+        url: row.get("url"),
+        endpoint_id: endpoint_id
+            .as_deref()
+            .map(EndpointId::parse)
+            .transpose()
+            .map_err(|_| corrupt("endpoint"))?,
+        secret: secret.map(EndpointSecret::from_stored),
+        attempts_made: u32::try_from(attempts).unwrap_or(u32::MAX),
+    })
+}
+
+fn delivery_from_row(row: &SqliteRow) -> StoreResult<DeliveryRecord> {
+    let endpoint_id: Option<String> = row.get("endpoint_id");
+    let state: String = row.get("state");
+    Ok(DeliveryRecord {
+        delivery_id: DeliveryId::parse(row.get("delivery_id")).map_err(|_| corrupt("id"))?,
+        endpoint_id: endpoint_id
+            .as_deref()
+            .map(EndpointId::parse)
+            .transpose()
+            .map_err(|_| corrupt("endpoint"))?,
+        url: row.get("url"),
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("state"))?,
+        next_attempt_at: row.get("next_attempt_at"),
+        attempts: Vec::new(),
+    })
+}
+
+fn attempt_from_row(row: &SqliteRow) -> AttemptRecord {
+    let status_code: Option<i64> = row.get("status_code");
+    AttemptRecord {
+        attempted_at: row.get("attempted_at"),
+        status_code: status_code.and_then(|code| u16::try_from(code).ok()),
+        duration_ms: row.get("duration_ms"),
+        error: row.get("error"),
+        response_body: row.get("response_body"),
+    }
+}
