@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::extract::Customer;
-use crate::{ApiState, MAX_BODY_BYTES, now_millis};
+use crate::{ApiState, MAX_BODY_BYTES, MAX_OPERATOR_BODY_BYTES, now_millis};
 
 const HEADER: &str = "idempotency-key";
 const RETENTION_MS: i64 = 24 * 3_600_000;
@@ -30,14 +30,15 @@ pub const STALE_AFTER_MS: i64 = 60_000;
 /// Stored responses are replayed with this header so clients can tell.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-pub async fn idempotency(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    match run(state, request, next).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+pub async fn customer_idempotency(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    run(state, request, next, MAX_BODY_BYTES).await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn run(state: ApiState, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn operator_idempotency(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    run(state, request, next, MAX_OPERATOR_BODY_BYTES).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn run(state: ApiState, request: Request, next: Next, body_limit: usize) -> Result<Response, ApiError> {
     if !matches!(*request.method(), Method::POST | Method::PATCH | Method::DELETE) {
         return Ok(next.run(request).await);
     }
@@ -62,7 +63,7 @@ async fn run(state: ApiState, request: Request, next: Next) -> Result<Response, 
     };
 
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    let body = to_bytes(body, body_limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
     let request_hash = hex::encode(Sha256::digest(&body));
 
     let now = now_millis();

@@ -24,6 +24,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use hookd_core::{CursorKey, EventCatalog, TokenHash, UrlRules};
 use hookd_store::{Store, StoreError};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -34,8 +35,19 @@ use utoipa_axum::routes;
 pub use error::ApiError;
 pub use idempotency::REPLAYED_HEADER;
 
-/// Request bodies larger than this are refused with 413.
+/// Customer request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Operator request bodies may be larger: a batch holds up to 1000 events.
+pub const MAX_OPERATOR_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// What the API needs of the delivery engine.
+#[derive(Debug, Clone)]
+pub struct DeliveryHooks {
+    /// Notified after new deliveries are committed, so they are sent at once.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// For the endpoint `test` route's one-off attempt.
+    pub client: hookd_delivery::DeliveryClient,
+}
 
 /// What the API was configured with at startup.
 #[derive(Debug, Clone)]
@@ -43,6 +55,9 @@ pub struct ApiConfig {
     pub catalog: EventCatalog,
     pub url_rules: UrlRules,
     pub admin_token_hash: TokenHash,
+    pub delivery: DeliveryHooks,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -53,6 +68,8 @@ pub struct ApiState {
     url_rules: Arc<UrlRules>,
     cursor_key: CursorKey,
     admin_token_hash: TokenHash,
+    delivery: DeliveryHooks,
+    metrics: PrometheusHandle,
 }
 
 impl ApiState {
@@ -65,6 +82,8 @@ impl ApiState {
             url_rules: Arc::new(config.url_rules),
             cursor_key,
             admin_token_hash: config.admin_token_hash,
+            delivery: config.delivery,
+            metrics: config.metrics,
         })
     }
 }
@@ -82,8 +101,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn(error::log_internal_errors))
-        .layer(from_fn(error::envelope_for_method_not_allowed))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(from_fn(error::envelope_for_method_not_allowed));
     routes
         .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
         .fallback(error::route_not_found)
@@ -97,8 +115,8 @@ pub fn openapi_document(state: &ApiState) -> utoipa::openapi::OpenApi {
 }
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
-    use admin::accounts;
-    use v3::{endpoints, events};
+    use admin::{accounts, events as publishing};
+    use v3::{deliveries, endpoints, events};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
         .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
@@ -106,15 +124,25 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(endpoints::rotate_secret))
         .routes(routes!(events::list_event_types))
         .routes(routes!(events::list_events))
-        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(from_fn_with_state(state.clone(), extract::require_customer));
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::resend))
+        .routes(routes!(deliveries::test_endpoint))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::customer_idempotency))
+        .route_layer(from_fn_with_state(state.clone(), extract::require_customer))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     let operator = OpenApiRouter::new()
         .routes(routes!(accounts::create_account))
         .routes(routes!(accounts::create_api_key))
         .routes(routes!(accounts::revoke_api_key))
-        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(from_fn_with_state(state.clone(), extract::require_admin));
-    let operations = OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz));
+        .routes(routes!(publishing::publish_event))
+        .routes(routes!(publishing::publish_batch))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::operator_idempotency))
+        .route_layer(from_fn_with_state(state.clone(), extract::require_admin))
+        .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
+    let operations = OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(customer).merge(operator).merge(operations)
 }
 

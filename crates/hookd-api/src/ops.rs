@@ -1,4 +1,4 @@
-//! Operational routes: liveness, readiness, and the OpenAPI document.
+//! Operational routes: liveness, readiness and Prometheus metrics.
 
 use axum::Json;
 use axum::extract::State;
@@ -28,4 +28,18 @@ pub async fn readyz(State(state): State<ApiState>) -> Result<Json<Health>, ApiEr
     // Whatever the cause, a database that does not answer means "not ready".
     state.store.ping().await.map_err(ApiError::Unavailable)?;
     Ok(Json(Health { status: "ready" }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "Operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
+    // Queue depth is read at scrape time, so it is right on whichever instance is asked.
+    match state.store.queue_depth(crate::now_millis()).await {
+        Ok(depth) => {
+            metrics::gauge!("hookd_deliveries_due").set(depth.due as f64);
+            metrics::gauge!("hookd_deliveries_in_flight").set(depth.in_flight as f64);
+        }
+        Err(error) => tracing::warn!(error = %error, "could not read the queue depth for metrics"),
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

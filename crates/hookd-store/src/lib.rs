@@ -74,6 +74,8 @@ pub trait AccountStore: Send + Sync {
     async fn add_api_key(&self, account_id: &AccountId, key: &ApiKey, now: UnixMillis) -> StoreResult<()>;
     async fn revoke_api_key(&self, key_id: &ApiKeyId, now: UnixMillis) -> StoreResult<()>;
     async fn find_api_key(&self, key_id: &ApiKeyId) -> StoreResult<Option<StoredApiKey>>;
+    /// Which of these accounts exist.
+    async fn existing_accounts(&self, account_ids: &[AccountId]) -> StoreResult<Vec<AccountId>>;
 }
 
 /// Webhook endpoints, always scoped to their account.

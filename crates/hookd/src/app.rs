@@ -1,11 +1,15 @@
-//! The startable application: `App::build` binds the listener and prepares everything;
-//! `run_until_stopped` serves until the shutdown token is cancelled, then drains
-//! in-flight requests and closes the database. `main` and the tests use the same path.
+//! The startable application: `App::build` prepares storage, the dispatcher and the
+//! API and binds the listener; `run_until_stopped` serves and delivers until the
+//! shutdown token is cancelled, then drains requests and attempts in flight and closes
+//! the database. `main` and the tests use the same path.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hookd_store::SqliteStore;
+use hookd_delivery::Dispatcher;
+use hookd_store::{SqliteStore, Store};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -16,15 +20,32 @@ use crate::janitor;
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
+    dispatcher: Dispatcher,
     sqlite: SqliteStore,
-    store: std::sync::Arc<dyn hookd_store::Store>,
+    store: Arc<dyn Store>,
     shutdown: CancellationToken,
 }
 
 impl App {
     pub async fn build(args: &ServeArgs) -> Result<Self, StartupError> {
         let prepared = config::prepare(args).await?;
-        let state = hookd_api::ApiState::load(prepared.store.clone(), prepared.api)
+        // A SQLite file belongs to one process, so at startup no lease can belong to a
+        // live worker: deliveries interrupted by a crash are due again at once.
+        let released =
+            prepared.store.release_all_leases(now_millis()).await.map_err(StartupError::Database)?;
+        if released > 0 {
+            tracing::info!(released, "deliveries interrupted by the last stop are due again");
+        }
+        let dispatcher = Dispatcher::new(prepared.store.clone(), prepared.dispatcher.clone())
+            .map_err(StartupError::HttpClient)?;
+        let api_config = hookd_api::ApiConfig {
+            catalog: prepared.catalog,
+            url_rules: prepared.url_rules,
+            admin_token_hash: prepared.admin_token_hash,
+            delivery: hookd_api::DeliveryHooks { wake: dispatcher.waker(), client: dispatcher.client() },
+            metrics: metrics_handle(),
+        };
+        let state = hookd_api::ApiState::load(prepared.store.clone(), api_config)
             .await
             .map_err(StartupError::Database)?;
         let listener = TcpListener::bind(&args.listen)
@@ -33,6 +54,7 @@ impl App {
         Ok(Self {
             listener,
             router: hookd_api::router(state),
+            dispatcher,
             sqlite: prepared.sqlite,
             store: prepared.store,
             shutdown: CancellationToken::new(),
@@ -51,16 +73,37 @@ impl App {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let janitor = tokio::spawn(janitor::run(self.store.clone(), self.shutdown.clone()));
+        let dispatcher = tokio::spawn(self.dispatcher.run(self.shutdown.clone()));
         let shutdown = self.shutdown.clone();
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         self.shutdown.cancel();
         let _ = janitor.await;
+        let _ = dispatcher.await;
         self.sqlite.close().await;
         tracing::info!("hookd stopped");
         served
     }
+}
+
+/// The process-wide Prometheus recorder, installed on first use. (A process has one
+/// global recorder; the test suite builds many apps in one process.)
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full("hookd_attempt_duration_seconds".into()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is already global (embedding); render an empty one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
 }
 
 /// Wall-clock now in unix milliseconds.

@@ -24,8 +24,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API server (SQLite under ./data unless --database-url says otherwise).
+    /// Run the API server and the delivery engine (SQLite under ./data unless
+    /// --database-url says otherwise).
     Serve(ServeArgs),
+    /// Run a local receiver that prints each delivery and checks its signatures.
+    Listen(crate::listen::ListenArgs),
 }
 
 /// Flags of `hookd serve`.
@@ -69,6 +72,20 @@ pub struct ServeArgs {
           value_parser = parse_attempt_timeout)]
     pub attempt_timeout: Duration,
 
+    /// Disable an endpoint whose attempts have failed, with no success, for this long.
+    #[arg(long, env = "HOOKD_DISABLE_AFTER", value_name = "DURATION", default_value = "5d",
+          value_parser = parse_duration)]
+    pub disable_after: Duration,
+
+    /// Delivery attempts in flight at once, over all endpoints.
+    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_in_flight: u32,
+
+    /// Delivery attempts in flight at once to one endpoint, so a slow one cannot hold up others.
+    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT_PER_ENDPOINT", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub max_in_flight_per_endpoint: u32,
+
     /// Add an event type to the catalog without a rebuild: NAME=DESCRIPTION (repeatable;
     /// in the environment, separated by ';').
     #[arg(long = "event-type", env = "HOOKD_EVENT_TYPE", value_name = "NAME=DESCRIPTION",
@@ -106,6 +123,10 @@ fn parse_attempt_timeout(raw: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw.trim()).map_err(|_| format!("{raw:?} is not a duration like 5d or 12h"))
+}
+
 fn parse_event_type(raw: &str) -> Result<EventTypeInfo, String> {
     let (name, description) = raw.split_once('=').unwrap_or((raw, ""));
     let name = name.trim();
@@ -124,6 +145,7 @@ mod tests {
         let argv = ["hookd", "serve"].iter().chain(args).copied();
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Serve(serve) => serve,
+            Command::Listen(_) => panic!("parsed as listen"),
         })
     }
 

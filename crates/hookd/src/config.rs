@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hookd_core::secret::generate_admin_token;
-use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, TokenHash, UrlRules};
+use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, RetryPolicy, TokenHash, UrlRules};
+use hookd_delivery::DispatcherConfig;
 use hookd_store::{SqliteStore, Store, StoreError};
 
 use crate::cli::ServeArgs;
@@ -35,6 +36,8 @@ pub enum StartupError {
     WriteFile { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Catalog(#[from] hookd_core::catalog::InvalidEventTypeName),
+    #[error("could not set up the outbound HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
     #[error("could not listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
@@ -43,7 +46,10 @@ pub enum StartupError {
 pub struct Prepared {
     pub store: Arc<dyn Store>,
     pub sqlite: SqliteStore,
-    pub api: hookd_api::ApiConfig,
+    pub catalog: EventCatalog,
+    pub url_rules: UrlRules,
+    pub admin_token_hash: TokenHash,
+    pub dispatcher: DispatcherConfig,
 }
 
 pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
@@ -58,11 +64,17 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let admin_token_hash = resolve_admin_token(args, store.as_ref()).await?;
     bootstrap_default_account(&args.data_dir, store.as_ref()).await?;
-    let url_rules = UrlRules {
-        allow_http: args.allow_http,
-        destinations: DestinationPolicy::new(args.allow_destinations.clone()),
+    let destinations = DestinationPolicy::new(args.allow_destinations.clone());
+    let url_rules = UrlRules { allow_http: args.allow_http, destinations: destinations.clone() };
+    let dispatcher = DispatcherConfig {
+        retry: RetryPolicy { schedule: args.retry_schedule.clone() },
+        attempt_timeout: args.attempt_timeout,
+        destinations,
+        max_in_flight: args.max_in_flight as usize,
+        max_in_flight_per_endpoint: args.max_in_flight_per_endpoint,
+        disable_after: args.disable_after,
     };
-    Ok(Prepared { store, sqlite, api: hookd_api::ApiConfig { catalog, url_rules, admin_token_hash } })
+    Ok(Prepared { store, sqlite, catalog, url_rules, admin_token_hash, dispatcher })
 }
 
 async fn open_database(args: &ServeArgs) -> Result<SqliteStore, StartupError> {

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 mod janitor;
+pub mod listen;
 pub mod telemetry;
 
 pub use app::App;

@@ -22,6 +22,7 @@ async fn main() -> anyhow::Result<()> {
             });
             app.run_until_stopped().await.context("serving")?;
         }
+        Command::Listen(args) => hookd::listen::run(args).await.context("hookd listen")?,
     }
     Ok(())
 }

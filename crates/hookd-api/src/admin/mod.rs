@@ -1,3 +1,4 @@
 //! The operator API (`/admin/v1`), authenticated with the admin token.
 
 pub mod accounts;
+pub mod events;

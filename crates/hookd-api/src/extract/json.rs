@@ -47,6 +47,29 @@ where
     }
 }
 
+/// Like [`JsonBody`], but an empty body means `T::default()` (for routes whose body
+/// is optional).
+#[derive(Debug)]
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: RequestBody + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = request.headers().get(header::CONTENT_LENGTH).is_some_and(|length| length == "0")
+            || (!request.headers().contains_key(header::CONTENT_LENGTH)
+                && !request.headers().contains_key(header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(Self(T::default()));
+        }
+        JsonBody::from_request(request, state).await.map(|JsonBody(body)| Self(body))
+    }
+}
+
 /// Parses bytes as the DTO `T`, with the contract's errors.
 pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)

@@ -1,4 +1,5 @@
 //! The customer API, wire-compatible with HeyGen's v3 webhook routes.
 
+pub mod deliveries;
 pub mod endpoints;
 pub mod events;

@@ -91,4 +91,18 @@ impl AccountStore for SqliteStore {
             revoked: row.get(2),
         }))
     }
+
+    async fn existing_accounts(&self, account_ids: &[AccountId]) -> StoreResult<Vec<AccountId>> {
+        let quoted: Vec<String> = account_ids.iter().map(|id| format!("\"{id}\"")).collect();
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT account_id FROM accounts WHERE account_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(format!("[{}]", quoted.join(",")))
+        .fetch_all(&self.reader)
+        .await?;
+        found
+            .iter()
+            .map(|id| AccountId::parse(id).map_err(|_| StoreError::Corrupt("account id".into())))
+            .collect()
+    }
 }

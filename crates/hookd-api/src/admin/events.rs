@@ -1,0 +1,208 @@
+//! Publishing events (contract §6): producers report what happened; hookd answers
+//! 202 only after the event and one delivery per matching endpoint are committed.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hookd_core::{AccountId, EndpointUrl, EventId};
+use hookd_store::Event;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::envelope::Data;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::extract::{JsonBody, RequestBody};
+use crate::{ApiState, now_millis};
+
+const MAX_EVENT_DATA_BYTES: usize = 256 * 1024;
+const MAX_BATCH: usize = 1000;
+const MAX_ID_CHARS: usize = 255;
+
+/// One event to publish.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishEventRequest {
+    account_id: String,
+    /// A catalog event type.
+    event_type: String,
+    /// A JSON object of at most 256 KiB, delivered as given.
+    #[schema(value_type = Object)]
+    event_data: serde_json::Value,
+    /// Endpoints scoped to an entity receive only events with the same `entity_id`.
+    #[serde(default)]
+    entity_id: Option<String>,
+    /// Also deliver this event once to this URL (unsigned), as HeyGen does for callbacks.
+    #[serde(default)]
+    callback_url: Option<String>,
+    #[serde(default)]
+    callback_id: Option<String>,
+}
+
+impl RequestBody for PublishEventRequest {
+    const FIELDS: &'static [&'static str] =
+        &["account_id", "event_type", "event_data", "entity_id", "callback_url", "callback_id"];
+    const REQUIRED: &'static [&'static str] = &["account_id", "event_type", "event_data"];
+}
+
+/// Up to 1000 events, published all or nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PublishBatchRequest {
+    events: Vec<PublishEventRequest>,
+}
+
+impl RequestBody for PublishBatchRequest {
+    const FIELDS: &'static [&'static str] = &["events"];
+    const REQUIRED: &'static [&'static str] = &["events"];
+}
+
+/// A published event and how many deliveries it scheduled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Published {
+    event_id: String,
+    deliveries: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedBatch {
+    events: Vec<Published>,
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/events", tag = "Admin", operation_id = "publishEvent",
+    request_body = PublishEventRequest,
+    responses(
+        (status = 202, description = "Stored with its deliveries", body = Data<Published>),
+        (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
+        (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+    ),
+    security(("AdminToken" = []))
+)]
+pub async fn publish_event(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<PublishEventRequest>,
+) -> Result<(StatusCode, Json<Data<Published>>), ApiError> {
+    let mut published = publish(&state, vec![request], "").await?;
+    let data =
+        published.pop().ok_or_else(|| ApiError::internal(std::io::Error::other("no event published")))?;
+    Ok((StatusCode::ACCEPTED, Json(Data { data })))
+}
+
+#[utoipa::path(
+    post, path = "/admin/v1/events/batch", tag = "Admin", operation_id = "publishEventBatch",
+    request_body = PublishBatchRequest,
+    responses(
+        (status = 202, description = "All stored with their deliveries, in the order given", body = Data<PublishedBatch>),
+        (status = 400, description = "Invalid request parameters; nothing was stored", body = ErrorEnvelope),
+        (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+    ),
+    security(("AdminToken" = []))
+)]
+pub async fn publish_batch(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<PublishBatchRequest>,
+) -> Result<(StatusCode, Json<Data<PublishedBatch>>), ApiError> {
+    if request.events.is_empty() || request.events.len() > MAX_BATCH {
+        return Err(ApiError::invalid_parameter("events", "'events' must hold 1 to 1000 events."));
+    }
+    let events = publish(&state, request.events, "events").await?;
+    Ok((StatusCode::ACCEPTED, Json(Data { data: PublishedBatch { events } })))
+}
+
+/// Validates every event, stores them in one transaction, and wakes the dispatcher.
+/// `prefix` names the list in error params (`events[3].event_type`).
+async fn publish(
+    state: &ApiState,
+    requests: Vec<PublishEventRequest>,
+    prefix: &str,
+) -> Result<Vec<Published>, ApiError> {
+    let now = now_millis();
+    let events = requests
+        .into_iter()
+        .enumerate()
+        .map(|(index, request)| {
+            let param = |field: &str| {
+                if prefix.is_empty() { field.to_owned() } else { format!("{prefix}[{index}].{field}") }
+            };
+            to_event(state, request, now, &param)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ensure_accounts_exist(state, &events, prefix).await?;
+    let counts = state.store.publish_events(&events).await.map_err(|error| match error {
+        hookd_store::StoreError::MissingReference => {
+            ApiError::invalid_parameter("account_id", "Unknown account.")
+        }
+        other => other.into(),
+    })?;
+    state.delivery.wake.notify_one();
+    metrics::counter!("hookd_events_published_total").increment(events.len() as u64);
+    Ok(events
+        .iter()
+        .zip(counts)
+        .map(|(event, deliveries)| Published { event_id: event.event_id.to_string(), deliveries })
+        .collect())
+}
+
+fn to_event(
+    state: &ApiState,
+    request: PublishEventRequest,
+    now: i64,
+    param: &dyn Fn(&str) -> String,
+) -> Result<Event, ApiError> {
+    let account_id = AccountId::parse(&request.account_id).map_err(|_| {
+        ApiError::invalid_parameter(param("account_id"), "'account_id' is not an account id.")
+    })?;
+    if !state.catalog.contains(&request.event_type) {
+        let message = format!("Unknown event type {:?}.", request.event_type);
+        return Err(ApiError::invalid_parameter(param("event_type"), message));
+    }
+    if !request.event_data.is_object() {
+        return Err(ApiError::invalid_parameter(param("event_data"), "'event_data' must be a JSON object."));
+    }
+    let event_data = request.event_data.to_string();
+    if event_data.len() > MAX_EVENT_DATA_BYTES {
+        return Err(ApiError::invalid_parameter(
+            param("event_data"),
+            "'event_data' must be at most 256 KiB.",
+        ));
+    }
+    let limited = |value: Option<String>, field: &str| match value {
+        Some(value) if value.chars().count() > MAX_ID_CHARS => Err(ApiError::invalid_parameter(
+            param(field),
+            format!("'{field}' must be at most 255 characters."),
+        )),
+        other => Ok(other),
+    };
+    let callback_url =
+        request.callback_url.map(|url| EndpointUrl::parse(&url, &state.url_rules)).transpose().map_err(
+            |error| {
+                ApiError::invalid_parameter(
+                    param("callback_url"),
+                    format!("{}.", error).replace("'url'", "'callback_url'"),
+                )
+            },
+        )?;
+    Ok(Event {
+        event_id: EventId::new_random(),
+        account_id,
+        event_type: request.event_type,
+        entity_id: limited(request.entity_id, "entity_id")?,
+        event_data,
+        callback_url: callback_url.map(|url| url.as_str().to_owned()),
+        callback_id: limited(request.callback_id, "callback_id")?,
+        created_at: now,
+    })
+}
+
+async fn ensure_accounts_exist(state: &ApiState, events: &[Event], prefix: &str) -> Result<(), ApiError> {
+    let wanted: BTreeSet<&AccountId> = events.iter().map(|event| &event.account_id).collect();
+    let wanted: Vec<AccountId> = wanted.into_iter().cloned().collect();
+    let existing = state.store.existing_accounts(&wanted).await?;
+    if let Some(index) = events.iter().position(|event| !existing.contains(&event.account_id)) {
+        let param =
+            if prefix.is_empty() { "account_id".to_owned() } else { format!("{prefix}[{index}].account_id") };
+        return Err(ApiError::invalid_parameter(param, "Unknown account."));
+    }
+    Ok(())
+}

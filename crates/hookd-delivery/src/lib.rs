@@ -1,0 +1,26 @@
+//! hookd's dispatcher: the only place that sends HTTP requests out.
+//!
+//! - [`client`]: the outbound client. No redirects, the attempt timeout, a bounded read
+//!   of the response, and the destination policy applied to every address a name
+//!   resolves to, at connect time.
+//! - [`payload`]: the exact body bytes and the headers of one attempt.
+//! - [`dispatcher`]: claims due deliveries with leases, runs attempts within a global
+//!   and a per-destination cap, and hands outcomes to [`writer`], which records them
+//!   in batches (group commit).
+//!
+//! Invariant: a delivery is recorded as delivered only after a 2xx was seen; its
+//! retry time lives in the database, never only in memory.
+
+pub mod client;
+pub mod dispatcher;
+pub mod payload;
+mod writer;
+
+pub use client::{AttemptReport, DeliveryClient};
+pub use dispatcher::{Dispatcher, DispatcherConfig};
+
+/// Wall-clock now in unix milliseconds.
+pub fn now_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
