@@ -3,6 +3,7 @@
 mod admin;
 mod binary;
 mod compatibility;
+mod deliveries;
 mod endpoints;
 mod errors;
 mod events;

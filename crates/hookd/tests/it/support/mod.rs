@@ -1,6 +1,9 @@
-//! Shared setup: a real hookd on port 0 with its own data directory, and a client.
+//! Shared setup: a real hookd on port 0 with its own data directory, a client, and
+//! real receivers.
 
 #![allow(dead_code)]
+
+pub mod receiver;
 
 use std::path::{Path, PathBuf};
 
@@ -114,10 +117,51 @@ impl TestApp {
 
     /// Stops the server gracefully and starts a new one on the same data directory.
     pub async fn restart(self) -> Self {
+        let extra: Vec<String> = self.extra.clone();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        self.restart_with(&extra).await
+    }
+
+    /// Restarts with other flags (the `DEV` flags unless `STRICT` is among them).
+    pub async fn restart_with(self, extra: &[&str]) -> Self {
         self.shutdown.cancel();
         self.server.await.expect("server task").expect("server stopped cleanly");
-        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
-        Self::start(self.data_dir, &extra).await
+        Self::start(self.data_dir, extra).await
+    }
+
+    /// The `default` account's id.
+    pub async fn default_account(&self) -> String {
+        let store = open_store(self).await;
+        let account = account_of(&store, &self.api_key).await;
+        store.close().await;
+        account.to_string()
+    }
+
+    /// Publishes one event through the operator API; returns its id.
+    pub async fn publish(&self, body: Value) -> String {
+        let reply = send(self.admin(Method::POST, "/admin/v1/events").json(&body)).await;
+        assert_eq!(reply.status.as_u16(), 202, "{}", reply.raw);
+        reply.body["data"]["event_id"].as_str().expect("event_id").to_owned()
+    }
+
+    /// The deliveries of an event, as the customer sees them.
+    pub async fn deliveries(&self, event_id: &str) -> Vec<Value> {
+        let reply =
+            send(self.customer(Method::GET, &format!("/v3/webhooks/events/{event_id}/deliveries"))).await;
+        reply.assert_ok().as_array().expect("array").clone()
+    }
+
+    /// Waits until every delivery of the event is final (not pending); returns them.
+    pub async fn settled_deliveries(&self, event_id: &str) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + receiver::PATIENCE;
+        loop {
+            let deliveries = self.deliveries(event_id).await;
+            if !deliveries.is_empty() && deliveries.iter().all(|d| d["status"] != "pending") {
+                return deliveries;
+            }
+            assert!(std::time::Instant::now() < deadline, "deliveries never settled: {deliveries:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {

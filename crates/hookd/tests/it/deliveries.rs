@@ -1,0 +1,249 @@
+//! The delivery engine over real HTTP: publish → fan out → signed POST → retries.
+
+use std::time::Duration;
+
+use hookd_signature::{verify_heygen, verify_webhook};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::receiver::{Answer, TestReceiver, resetting_receiver};
+use crate::support::{TestApp, send};
+
+async fn endpoint_to(app: &TestApp, url: String, extra: Value) -> (String, String) {
+    let mut body = json!({ "url": url });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let data = app.create_endpoint(body).await;
+    (
+        data["endpoint_id"].as_str().expect("id").to_owned(),
+        data["secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+fn event(account: &str, event_type: &str) -> Value {
+    json!({"account_id": account, "event_type": event_type, "event_data": {"video_id": "v1", "url": null}})
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_twice_and_carries_exactly_the_documented_body() {
+    let app = TestApp::spawn().await;
+    let mut receiver = TestReceiver::start().await;
+    let (_, secret) = endpoint_to(&app, receiver.url("/hook"), json!({})).await;
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+
+    let delivery = receiver.next().await;
+    assert_eq!(delivery.header("content-type"), "application/json");
+    assert!(delivery.header("user-agent").starts_with("hookd/"));
+    assert_eq!(delivery.header("heygen-event-id"), event_id);
+    assert_eq!(delivery.header("webhook-id"), event_id);
+    let timestamp: i64 = delivery.header("heygen-timestamp").parse().expect("unix seconds");
+    assert_eq!(delivery.header("webhook-timestamp"), timestamp.to_string());
+    assert_eq!(verify_heygen(&secret, &delivery.body, delivery.header("heygen-signature")), Ok(()));
+    let standard =
+        verify_webhook(&secret, &event_id, timestamp, &delivery.body, delivery.header("webhook-signature"));
+    assert_eq!(standard, Ok(()));
+    assert_eq!(
+        &delivery.body[..],
+        br#"{"event_type":"avatar_video.success","event_data":{"video_id":"v1","url":null}}"#,
+        "compact, exactly event_type and event_data, the producer's key order"
+    );
+
+    let history = send(app.customer(Method::GET, "/v3/webhooks/events")).await;
+    assert_eq!(
+        history.assert_ok()[0]["event_id"],
+        event_id.as_str(),
+        "Heygen-Event-Id is the history's event_id"
+    );
+    let settled = app.settled_deliveries(&event_id).await;
+    assert_eq!(settled[0]["status"], "delivered");
+}
+
+#[tokio::test]
+async fn fan_out_follows_event_lists_entity_scope_status_and_accounts() {
+    let app = TestApp::spawn().await;
+    let mut receiver = TestReceiver::start().await;
+    let (all, _) = endpoint_to(&app, receiver.url("/all"), json!({})).await;
+    let (listed, _) =
+        endpoint_to(&app, receiver.url("/listed"), json!({"events": ["avatar_video.success"]})).await;
+    endpoint_to(&app, receiver.url("/other-type"), json!({"events": ["avatar_video.fail"]})).await;
+    let (scoped, _) = endpoint_to(&app, receiver.url("/scoped"), json!({"entity_id": "p1"})).await;
+    endpoint_to(&app, receiver.url("/scoped-elsewhere"), json!({"entity_id": "p2"})).await;
+    let (disabled, _) = endpoint_to(&app, receiver.url("/disabled"), json!({})).await;
+    let path = format!("/v3/webhooks/endpoints/{disabled}");
+    send(app.customer(Method::PATCH, &path).json(&json!({"status": "disabled"}))).await.assert_ok();
+    let (deleted, _) = endpoint_to(&app, receiver.url("/deleted"), json!({})).await;
+    send(app.customer(Method::DELETE, &format!("/v3/webhooks/endpoints/{deleted}"))).await.assert_ok();
+    let other_key = app.new_account("other").await;
+    app.create_endpoint_as(&other_key, json!({"url": receiver.url("/other-account")})).await;
+
+    let mut body = event(&app.default_account().await, "avatar_video.success");
+    body["entity_id"] = json!("p1");
+    let reply = send(app.admin(Method::POST, "/admin/v1/events").json(&body)).await;
+    assert_eq!(reply.body["data"]["deliveries"], 3, "{}", reply.raw);
+    let event_id = reply.body["data"]["event_id"].as_str().expect("id").to_owned();
+
+    let settled = app.settled_deliveries(&event_id).await;
+    let mut targets: Vec<&str> =
+        settled.iter().map(|d| d["endpoint_id"].as_str().expect("endpoint")).collect();
+    targets.sort_unstable();
+    let mut expected = vec![all.as_str(), listed.as_str(), scoped.as_str()];
+    expected.sort_unstable();
+    assert_eq!(targets, expected, "only matching endpoints got a delivery");
+    let mut paths: Vec<String> = receiver.drain().into_iter().map(|r| r.path).collect();
+    paths.sort();
+    assert_eq!(paths, vec!["/all", "/listed", "/scoped"]);
+}
+
+#[tokio::test]
+async fn a_receiver_failing_twice_gets_a_third_identical_attempt() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "100ms,100ms,100ms"]).await;
+    let mut receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500), Answer::Status(503)]);
+    endpoint_to(&app, receiver.url("/flaky"), json!({})).await;
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.fail")).await;
+
+    let attempts = [receiver.next().await, receiver.next().await, receiver.next().await];
+    for attempt in &attempts[1..] {
+        assert_eq!(attempt.body, attempts[0].body, "the same body bytes every time");
+        assert_eq!(attempt.header("heygen-event-id"), event_id);
+    }
+    let settled = app.settled_deliveries(&event_id).await;
+    assert_eq!(settled[0]["status"], "delivered");
+    let codes: Vec<&Value> =
+        settled[0]["attempts"].as_array().expect("attempts").iter().map(|a| &a["status_code"]).collect();
+    assert_eq!(codes, vec![&json!(500), &json!(503), &json!(200)]);
+    assert_eq!(settled[0]["attempts"][0]["error"], "HTTP 500");
+    assert_eq!(settled[0]["attempts"][0]["response_body"], "");
+    assert!(settled[0]["next_attempt_at"].is_null());
+}
+
+#[tokio::test]
+async fn retry_after_on_429_holds_the_next_attempt_back() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "100ms"]).await;
+    let mut receiver = TestReceiver::start().await;
+    receiver.script([Answer::StatusWith(429, vec![("retry-after", "2".into())])]);
+    endpoint_to(&app, receiver.url("/limited"), json!({})).await;
+    app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let first = receiver.next().await;
+    let second = receiver.next().await;
+    // Ordering guaranteed by the policy, not a speed claim: the retry cannot come earlier.
+    assert!(
+        second.at.duration_since(first.at) >= Duration::from_secs(2),
+        "retried after {:?}",
+        second.at - first.at
+    );
+}
+
+#[tokio::test]
+async fn hangs_redirects_and_resets_are_failed_attempts_with_their_reason() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "", "--attempt-timeout", "1s"]).await;
+    let hanging = TestReceiver::start().await;
+    hanging.always(Answer::Hang);
+    let redirecting = TestReceiver::start().await;
+    redirecting.always(Answer::StatusWith(302, vec![("location", "http://127.0.0.1:1/elsewhere".into())]));
+    let (reset_url, _) = resetting_receiver().await;
+    let (hang_id, _) = endpoint_to(&app, hanging.url("/hang"), json!({})).await;
+    let (redirect_id, _) = endpoint_to(&app, redirecting.url("/redirect"), json!({})).await;
+    let (reset_id, _) = endpoint_to(&app, reset_url, json!({})).await;
+
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let settled = app.settled_deliveries(&event_id).await;
+    let attempt_of = |endpoint: &str| {
+        let delivery = settled.iter().find(|d| d["endpoint_id"] == endpoint).expect("delivery");
+        assert_eq!(delivery["status"], "failed", "one attempt allowed: {delivery}");
+        assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1));
+        delivery["attempts"][0].clone()
+    };
+    let hang = attempt_of(&hang_id);
+    assert!(hang["status_code"].is_null());
+    assert_eq!(hang["error"], "timed out after 1s");
+    let redirect = attempt_of(&redirect_id);
+    assert_eq!(redirect["status_code"], 302);
+    let redirect_error = redirect["error"].as_str().expect("error");
+    assert!(redirect_error.starts_with("redirect not followed"), "{redirect_error}");
+    let reset = attempt_of(&reset_id);
+    assert!(reset["status_code"].is_null());
+    let reset_error = reset["error"].as_str().expect("error");
+    assert!(
+        reset_error.starts_with("request failed") || reset_error.starts_with("connection"),
+        "{reset_error}"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_schedule_fails_the_delivery_and_stops() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "100ms"]).await;
+    let mut receiver = TestReceiver::start().await;
+    receiver.always(Answer::Status(500));
+    endpoint_to(&app, receiver.url("/down"), json!({})).await;
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let settled = app.settled_deliveries(&event_id).await;
+    assert_eq!(settled[0]["status"], "failed");
+    assert_eq!(settled[0]["attempts"].as_array().map(Vec::len), Some(2));
+    assert!(settled[0]["next_attempt_at"].is_null(), "nothing further is scheduled");
+    assert_eq!(receiver.drain().len(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_rotation_is_signed_with_the_new_secret_only() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "1s"]).await;
+    let mut receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500)]);
+    let (endpoint_id, old_secret) = endpoint_to(&app, receiver.url("/rotating"), json!({})).await;
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let first = receiver.next().await;
+    assert_eq!(verify_heygen(&old_secret, &first.body, first.header("heygen-signature")), Ok(()));
+
+    let rotated =
+        send(app.customer(Method::POST, &format!("/v3/webhooks/endpoints/{endpoint_id}/rotate-secret")))
+            .await;
+    let new_secret = rotated.assert_ok()["secret"].as_str().expect("secret").to_owned();
+    let retry = receiver.next().await;
+    let timestamp: i64 = retry.header("webhook-timestamp").parse().expect("timestamp");
+    assert_eq!(verify_heygen(&new_secret, &retry.body, retry.header("heygen-signature")), Ok(()));
+    assert!(verify_heygen(&old_secret, &retry.body, retry.header("heygen-signature")).is_err());
+    let signature = retry.header("webhook-signature");
+    assert_eq!(verify_webhook(&new_secret, &event_id, timestamp, &retry.body, signature), Ok(()));
+    assert!(verify_webhook(&old_secret, &event_id, timestamp, &retry.body, signature).is_err());
+}
+
+#[tokio::test]
+async fn deleting_an_endpoint_cancels_its_pending_retries() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "2s"]).await;
+    let mut receiver = TestReceiver::start().await;
+    receiver.always(Answer::Status(500));
+    let (endpoint_id, _) = endpoint_to(&app, receiver.url("/gone"), json!({})).await;
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    receiver.next().await;
+    send(app.customer(Method::DELETE, &format!("/v3/webhooks/endpoints/{endpoint_id}"))).await.assert_ok();
+    let settled = app.settled_deliveries(&event_id).await;
+    assert_eq!(settled[0]["status"], "cancelled");
+    assert!(settled[0]["next_attempt_at"].is_null());
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_hold_up_a_healthy_one() {
+    let app = TestApp::spawn().await;
+    let hanging = TestReceiver::start().await;
+    hanging.always(Answer::Hang);
+    let mut healthy = TestReceiver::start().await;
+    let (hanging_id, _) = endpoint_to(&app, hanging.url("/hang"), json!({})).await;
+    endpoint_to(&app, healthy.url("/ok"), json!({})).await;
+    let account = app.default_account().await;
+    let events: Vec<Value> = (0..200).map(|_| event(&account, "avatar_video.success")).collect();
+    let reply =
+        send(app.admin(Method::POST, "/admin/v1/events/batch").json(&json!({"events": events}))).await;
+    assert_eq!(reply.status.as_u16(), 202, "{}", reply.raw);
+    let first_event = reply.body["data"]["events"][0]["event_id"].as_str().expect("id").to_owned();
+
+    for _ in 0..200 {
+        healthy.next().await;
+    }
+    // The hanging endpoint's first attempt has not even timed out yet (10 s default):
+    // no attempt of it is recorded, yet every healthy delivery arrived.
+    let deliveries = app.deliveries(&first_event).await;
+    let stuck =
+        deliveries.iter().find(|d| d["endpoint_id"] == hanging_id.as_str()).expect("hanging delivery");
+    assert_eq!(stuck["attempts"], json!([]), "{stuck}");
+}

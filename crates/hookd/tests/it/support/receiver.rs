@@ -1,0 +1,159 @@
+//! Real receivers on loopback: an axum server that records every request and answers
+//! as scripted, and a raw TCP one that resets every connection.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc;
+
+/// A safety net so a broken test fails instead of hanging; never the assertion.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// How to answer one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Status(u16),
+    StatusWith(u16, Vec<(&'static str, String)>),
+    /// Answer after a pause.
+    Slow(Duration, u16),
+    /// Never answer.
+    Hang,
+}
+
+#[derive(Default)]
+struct Script {
+    queued: VecDeque<Answer>,
+    otherwise: Option<Answer>,
+}
+
+/// An HTTP receiver on 127.0.0.1:0.
+pub struct TestReceiver {
+    pub base_url: String,
+    received: mpsc::UnboundedReceiver<Received>,
+    script: Arc<Mutex<Script>>,
+}
+
+impl TestReceiver {
+    /// Answers 200 to everything unless scripted otherwise.
+    pub async fn start() -> Self {
+        let (sender, received) = mpsc::unbounded_channel();
+        let script = Arc::new(Mutex::new(Script::default()));
+        let handler_script = script.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+            let script = handler_script.clone();
+            let sender = sender.clone();
+            async move {
+                let at = Instant::now();
+                let _ = sender.send(Received { path: uri.path().to_owned(), headers, body, at });
+                let answer = {
+                    let mut script = script.lock().expect("script lock");
+                    script
+                        .queued
+                        .pop_front()
+                        .or_else(|| script.otherwise.clone())
+                        .unwrap_or(Answer::Status(200))
+                };
+                respond(answer).await
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base_url, received, script }
+    }
+
+    /// The next requests get these answers, in order.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.script.lock().expect("script lock").queued.extend(answers);
+    }
+
+    /// Every request not otherwise scripted gets this answer.
+    pub fn always(&self, answer: Answer) {
+        self.script.lock().expect("script lock").otherwise = Some(answer);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The next request, waiting as long as needed (within the safety net).
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(PATIENCE, self.received.recv())
+            .await
+            .expect("a delivery arrived")
+            .expect("receiver running")
+    }
+
+    /// Requests that have arrived so far, without waiting.
+    pub fn drain(&mut self) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Ok(received) = self.received.try_recv() {
+            all.push(received);
+        }
+        all
+    }
+}
+
+async fn respond(answer: Answer) -> Response {
+    match answer {
+        Answer::Status(code) => status(code).into_response(),
+        Answer::StatusWith(code, headers) => {
+            let mut response = (status(code), "scripted").into_response();
+            for (name, value) in headers {
+                if let Ok(value) = value.parse() {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        Answer::Slow(pause, code) => {
+            tokio::time::sleep(pause).await;
+            status(code).into_response()
+        }
+        Answer::Hang => std::future::pending().await,
+    }
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("a valid status")
+}
+
+/// Accepts connections and resets them (RST) as soon as the request starts arriving.
+pub async fn resetting_receiver() -> (String, Arc<Mutex<usize>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/reset", listener.local_addr().expect("address"));
+    let accepted = Arc::new(Mutex::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            *counter.lock().expect("lock") += 1;
+            let _ = stream.readable().await;
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            drop(stream);
+        }
+    });
+    (url, accepted)
+}
