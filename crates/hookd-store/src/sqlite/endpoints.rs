@@ -70,11 +70,14 @@ impl EndpointStore for SqliteStore {
         // `events` needs a flag beside its value because NULL is a meaningful new value.
         let sql = format!(
             "UPDATE endpoints SET
-                url = COALESCE(?, url),
-                events = CASE WHEN ? THEN ? ELSE events END,
-                status = COALESCE(?, status),
-                updated_at = ?
-             WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL
+                url = COALESCE(?1, url),
+                events = CASE WHEN ?2 THEN ?3 ELSE events END,
+                status = COALESCE(?4, status),
+                -- Re-enabling starts a fresh failure run, so one more failure does not
+                -- disable the endpoint again at once.
+                failing_since = CASE WHEN ?4 = 'enabled' THEN NULL ELSE failing_since END,
+                updated_at = ?5
+             WHERE account_id = ?6 AND endpoint_id = ?7 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)

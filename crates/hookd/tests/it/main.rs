@@ -11,5 +11,6 @@ mod idempotency;
 mod isolation;
 mod operations;
 mod pagination;
+mod publishing;
 mod support;
 mod tidy;

@@ -141,16 +141,17 @@ fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).expect("a valid status")
 }
 
-/// Accepts connections and resets them (RST) as soon as the request starts arriving.
+/// Accepts connections, reads the start of the request, then resets (RST) the connection.
 pub async fn resetting_receiver() -> (String, Arc<Mutex<usize>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/reset", listener.local_addr().expect("address"));
     let accepted = Arc::new(Mutex::new(0));
     let counter = accepted.clone();
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((mut stream, _)) = listener.accept().await {
             *counter.lock().expect("lock") += 1;
-            let _ = stream.readable().await;
+            let mut start = [0u8; 64];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut start).await;
             let _ = stream.set_linger(Some(Duration::ZERO));
             drop(stream);
         }
