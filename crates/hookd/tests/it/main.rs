@@ -4,6 +4,7 @@ mod admin;
 mod binary;
 mod compatibility;
 mod deliveries;
+mod durability;
 mod endpoints;
 mod errors;
 mod events;
