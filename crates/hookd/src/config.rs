@@ -16,6 +16,7 @@ use crate::cli::ServeArgs;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DEFAULT_KEY_FILE: &str = "default-api-key";
+const DEFAULT_ACCOUNT_FILE: &str = "default-account-id";
 const SQLITE_FILE: &str = "hookd.db";
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
@@ -127,9 +128,11 @@ async fn bootstrap_default_account(data_dir: &Path, store: &dyn Store) -> Result
     let created = store.bootstrap_default_account(&key, crate::app::now_millis()).await;
     let final_path = data_dir.join(DEFAULT_KEY_FILE);
     match created {
-        Ok(Some(_)) => {
+        Ok(Some(account)) => {
             std::fs::rename(&pending, &final_path)
                 .map_err(|source| StartupError::WriteFile { path: final_path.clone(), source })?;
+            // Not a secret; saved so scripts (and the README) can publish to it.
+            write_private_file(&data_dir.join(DEFAULT_ACCOUNT_FILE), account.account_id.as_str())?;
             println!(
                 "hookd: created account 'default'; its API key is saved to {} (shown once): {}",
                 final_path.display(),

@@ -179,3 +179,51 @@ async fn version_and_help_describe_the_binary() {
         assert!(help.contains(flag), "serve --help mentions {flag}");
     }
 }
+
+#[tokio::test]
+async fn listen_prints_each_delivery_and_whether_its_signatures_verify() {
+    let secret = "whsec_UvImZaYMEtKJGF2VDuiBNgkWb2sRPReNbA/TkB/yOaE=";
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("address").port()
+    };
+    let mut child =
+        command(&["listen", "--port", &port.to_string(), "--secret", secret], &[]).spawn().expect("spawn");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    capture(child.stdout.take().expect("stdout"), stdout.clone(), None);
+    let body = br#"{"event_type":"avatar_video.success","event_data":{"video_id":"v1"}}"#;
+    let signed = hookd_signature::Signer::new(secret).expect("secret").sign("evt1", 1_764_180_000, body);
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let deadline = std::time::Instant::now() + STARTUP_LIMIT;
+    let send_signed = |signature: &str| {
+        http.post(&url)
+            .header("heygen-event-id", "evt1")
+            .header("heygen-timestamp", "1764180000")
+            .header("heygen-signature", signature)
+            .header("webhook-id", "evt1")
+            .header("webhook-timestamp", "1764180000")
+            .header("webhook-signature", &signed.webhook_signature)
+            .body(&body[..])
+            .send()
+    };
+    while send_signed(&signed.heygen_signature).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "hookd listen never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    send_signed("00").await.expect("second delivery");
+    // The listener prints before it answers; wait for the capture task to read it.
+    let printed = loop {
+        let printed = stdout.lock().expect("lock").clone();
+        if printed.matches("── ").count() >= 2 || std::time::Instant::now() > deadline {
+            break printed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    child.kill().await.expect("kill");
+    assert!(printed.contains("avatar_video.success  event evt1"), "{printed}");
+    assert!(printed.contains("Heygen-Signature:  valid"), "{printed}");
+    assert!(printed.contains("webhook-signature: valid"), "{printed}");
+    assert!(printed.contains("Heygen-Signature:  INVALID"), "a bad signature is called out:\n{printed}");
+    assert!(printed.contains("\"video_id\": \"v1\""), "pretty JSON:\n{printed}");
+}
