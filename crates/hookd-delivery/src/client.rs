@@ -35,6 +35,17 @@ pub struct AttemptReport {
 }
 
 impl AttemptReport {
+    /// An attempt that was not sent, for this reason.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self {
+            status: None,
+            retry_after: None,
+            error: Some(reason.into()),
+            response_body: None,
+            duration: Duration::ZERO,
+        }
+    }
+
     pub fn delivered(&self) -> bool {
         self.status.is_some_and(|status| (200..300).contains(&status))
     }

@@ -17,10 +17,14 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::DeliveryClient;
+use crate::client::{AttemptReport, DeliveryClient};
 use crate::{now_millis, payload, writer};
 
 const MAX_IDLE_SLEEP: Duration = Duration::from_secs(1);
+/// The shortest wait between claims that found nothing to take although rows are due
+/// (every due row's destination is at its cap, or its endpoint is disabled), so such
+/// a state costs a few queries a second rather than a busy loop.
+const MIN_IDLE_SLEEP: Duration = Duration::from_millis(25);
 /// Beyond the attempt timeout, how long a claim stays valid before another worker
 /// (or this one after a restart) may take the delivery again.
 const LEASE_MARGIN: Duration = Duration::from_secs(15);
@@ -67,9 +71,14 @@ impl Dispatcher {
     /// are bounded by the attempt timeout) and their outcomes be written.
     pub async fn run(self, shutdown: CancellationToken) {
         let (outcome_sender, outcomes) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(writer::run(self.store.clone(), outcomes, self.config.disable_after));
+        let recorded = Arc::new(Notify::new());
+        let writer = tokio::spawn(writer::run(
+            self.store.clone(),
+            outcomes,
+            self.config.disable_after,
+            recorded.clone(),
+        ));
         let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
-        let finished = Arc::new(Notify::new());
         let mut attempts = JoinSet::new();
         let lease = self.config.attempt_timeout + LEASE_MARGIN;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
@@ -90,7 +99,7 @@ impl Dispatcher {
                         claimed_all_we_could = claimed.len() == free;
                         for delivery in claimed {
                             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-                            let attempt = self.attempt(delivery, outcome_sender.clone(), finished.clone());
+                            let attempt = self.attempt(delivery, outcome_sender.clone());
                             attempts.spawn(async move {
                                 attempt.await;
                                 drop(slot);
@@ -100,20 +109,16 @@ impl Dispatcher {
                     Err(error) => tracing::warn!(error = %error, "could not claim due deliveries"),
                 }
             }
-            if claimed_all_we_could {
-                // There may be more due right now; claim again once a slot frees.
-                if slots.available_permits() == 0 {
-                    tokio::select! {
-                        () = finished.notified() => {}
-                        () = shutdown.cancelled() => {}
-                    }
-                }
+            if claimed_all_we_could && slots.available_permits() > 0 {
+                // There may be more due right now.
                 continue;
             }
-            let idle = self.time_until_next_due().await;
+            // Wait for something that can make more claimable: new deliveries, recorded
+            // outcomes (which release leases and slots), or the next due time.
+            let idle = self.time_until_next_due().await.max(MIN_IDLE_SLEEP);
             tokio::select! {
                 () = self.wake.notified() => {}
-                () = finished.notified() => {}
+                () = recorded.notified() => {}
                 () = tokio::time::sleep(idle) => {}
                 () = shutdown.cancelled() => {}
             }
@@ -141,7 +146,6 @@ impl Dispatcher {
         &self,
         delivery: ClaimedDelivery,
         outcomes: mpsc::UnboundedSender<AttemptOutcome>,
-        finished: Arc<Notify>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let client = self.client.clone();
         let retry = self.config.retry.clone();
@@ -150,7 +154,6 @@ impl Dispatcher {
             // The writer only stops after every sender is gone, so this cannot fail
             // while the dispatcher runs.
             let _ = outcomes.send(outcome);
-            finished.notify_one();
         }
     }
 }
@@ -164,26 +167,15 @@ async fn attempt_delivery(
 ) -> AttemptOutcome {
     let attempted_at = now_millis();
     let body = payload::body(&delivery.event_type, &delivery.event_data);
-    let signer = match delivery.secret.as_ref().map(|secret| Signer::new(secret.expose())) {
-        Some(Ok(signer)) => Some(signer),
-        Some(Err(_)) => {
-            tracing::error!("endpoint secret is malformed; sending unsigned is not an option");
-            None
+    let report = match delivery.secret.as_ref().map(|secret| Signer::new(secret.expose())).transpose() {
+        Ok(signer) => {
+            let headers =
+                payload::headers(delivery.event_id.as_str(), attempted_at / 1000, &body, signer.as_ref());
+            client.attempt(&delivery.url, &headers, body).await
         }
-        None => None,
-    };
-    let report = if delivery.secret.is_some() && signer.is_none() {
-        crate::AttemptReport {
-            status: None,
-            retry_after: None,
-            error: Some("the endpoint's secret is unusable; rotate it".into()),
-            response_body: None,
-            duration: Duration::ZERO,
-        }
-    } else {
-        let headers =
-            payload::headers(delivery.event_id.as_str(), attempted_at / 1000, &body, signer.as_ref());
-        client.attempt(&delivery.url, &headers, body).await
+        // Never send an endpoint's delivery unsigned; hookd only stores well-formed
+        // secrets, so this means the database was edited by hand.
+        Err(_) => AttemptReport::refused("the endpoint's secret is unusable; rotate it"),
     };
     let attempt_number = delivery.attempts_made + 1;
     let verdict = retry.judge(attempt_number, report.status, report.retry_after.as_deref(), jitter());
@@ -212,7 +204,7 @@ async fn attempt_delivery(
     }
 }
 
-fn record_metrics(report: &crate::AttemptReport, next: NextStep) {
+fn record_metrics(report: &AttemptReport, next: NextStep) {
     let result = match report.status {
         Some(status) if (200..300).contains(&status) => "success",
         Some(_) => "http_error",

@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_store::{AttemptOutcome, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 const MAX_BATCH: usize = 512;
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Runs until every sender is dropped and the queue is drained.
+/// Runs until every sender is dropped and the queue is drained. Notifies `recorded`
+/// after each commit: that is when the recorded deliveries' leases are released, so
+/// the dispatcher can claim more for the same destinations.
 pub(crate) async fn run(
     store: Arc<dyn Store>,
     mut outcomes: mpsc::UnboundedReceiver<AttemptOutcome>,
     disable_after: Duration,
+    recorded: Arc<Notify>,
 ) {
     let disable_after_ms = i64::try_from(disable_after.as_millis()).unwrap_or(i64::MAX);
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -35,5 +38,6 @@ pub(crate) async fn run(
         }
         metrics::histogram!("hookd_outcome_batch_size").record(batch.len() as f64);
         batch.clear();
+        recorded.notify_one();
     }
 }

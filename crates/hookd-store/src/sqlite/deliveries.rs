@@ -41,25 +41,42 @@ pub(super) async fn insert_delivery(
 }
 
 /// Due deliveries, oldest first, such that no destination ends up with more than the
-/// cap leased: a row's rank among its destination's due rows plus what that destination
-/// already has in flight must stay within the cap. Deliveries to disabled endpoints
-/// wait (they resume if the endpoint is re-enabled).
+/// cap leased: a row's rank among its destination's candidates plus what that
+/// destination already has in flight must stay within the cap. Deliveries to disabled
+/// endpoints wait (they resume if the endpoint is re-enabled).
+///
+/// The cost is bounded by the claim, not the backlog: destinations already at their
+/// cap (a small set: they hold leases) are skipped in the index scan, which stops after
+/// `?4` candidates; only those are ranked. A destination that fills the window can
+/// delay others by one claim at most, since it is at its cap in the next one.
 const SELECT_CLAIMABLE: &str = "
-    WITH due AS (
-        SELECT d.delivery_id, d.target, d.next_attempt_at, d.seq,
-               ROW_NUMBER() OVER (PARTITION BY d.target ORDER BY d.next_attempt_at, d.seq) AS position
-        FROM deliveries d LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
-        WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
-          AND (d.endpoint_id IS NULL OR p.status = 'enabled')
-    ), busy AS (
+    WITH busy AS (
         SELECT target, COUNT(*) AS leased FROM deliveries
         WHERE state = 'pending' AND lease_until > ?1
         GROUP BY target
+    ), candidates AS (
+        SELECT d.delivery_id, d.target, d.next_attempt_at, d.seq
+        FROM deliveries d
+        WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+          AND d.target NOT IN (SELECT target FROM busy WHERE leased >= ?2)
+          AND (d.endpoint_id IS NULL
+               OR EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'enabled'))
+        ORDER BY d.next_attempt_at
+        LIMIT ?4
+    ), ranked AS (
+        SELECT delivery_id, target, next_attempt_at, seq,
+               ROW_NUMBER() OVER (PARTITION BY target ORDER BY next_attempt_at, seq) AS position
+        FROM candidates
     )
-    SELECT due.delivery_id FROM due LEFT JOIN busy ON busy.target = due.target
-    WHERE due.position + COALESCE(busy.leased, 0) <= ?2
-    ORDER BY due.next_attempt_at, due.seq
+    SELECT ranked.delivery_id FROM ranked LEFT JOIN busy ON busy.target = ranked.target
+    WHERE ranked.position + COALESCE(busy.leased, 0) <= ?2
+    ORDER BY ranked.next_attempt_at, ranked.seq
     LIMIT ?3";
+
+/// How many candidates a claim of `limit` looks at.
+fn candidate_window(limit: u32) -> i64 {
+    (i64::from(limit) * 4).max(64)
+}
 
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
@@ -83,6 +100,7 @@ impl DeliveryStore for SqliteStore {
             .bind(now)
             .bind(i64::from(per_target_cap))
             .bind(i64::from(limit))
+            .bind(candidate_window(limit))
             .fetch_all(&mut *tx)
             .await?;
         if ids.is_empty() {
@@ -293,7 +311,7 @@ async fn ensure_event_of(
     event_id: &EventId,
 ) -> StoreResult<Event> {
     let row = sqlx::query(
-        "SELECT event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
+        "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
          FROM events WHERE account_id = ? AND event_id = ?",
     )
     .bind(account_id.as_str())
@@ -301,16 +319,7 @@ async fn ensure_event_of(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(StoreError::NotFound)?;
-    Ok(Event {
-        event_id: event_id.clone(),
-        account_id: account_id.clone(),
-        event_type: row.get("event_type"),
-        entity_id: row.get("entity_id"),
-        event_data: row.get("event_data"),
-        callback_url: row.get("callback_url"),
-        callback_id: row.get("callback_id"),
-        created_at: row.get("created_at"),
-    })
+    Ok(super::events::event_from_row(&row)?.1)
 }
 
 fn json_array(ids: &[String]) -> String {

@@ -91,7 +91,7 @@ impl EventStore for SqliteStore {
     }
 }
 
-fn event_from_row(row: &SqliteRow) -> StoreResult<(i64, Event)> {
+pub(super) fn event_from_row(row: &SqliteRow) -> StoreResult<(i64, Event)> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("event {what}"));
     let event = Event {
         event_id: EventId::parse(row.get("event_id")).map_err(|_| corrupt("id"))?,
