@@ -152,7 +152,7 @@ pub async fn resetting_receiver() -> (String, Arc<Mutex<usize>>) {
             *counter.lock().expect("lock") += 1;
             let mut start = [0u8; 64];
             let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut start).await;
-            let _ = stream.set_linger(Some(Duration::ZERO));
+            let _ = stream.set_zero_linger();
             drop(stream);
         }
     });
