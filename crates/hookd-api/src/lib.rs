@@ -15,7 +15,6 @@ mod ops;
 mod v3;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub(crate) use hookd_store::now_millis;
 pub use idempotency::REPLAYED_HEADER;
 
 /// Customer request bodies larger than this are refused with 413.
@@ -167,10 +167,4 @@ impl MakeRequestId for RandomRequestId {
         let id = hookd_core::random::random_bytes::<16>();
         hex::encode(id).parse().ok().map(RequestId::new)
     }
-}
-
-/// Wall-clock now, in unix milliseconds; the one place the API reads the clock.
-pub(crate) fn now_millis() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }

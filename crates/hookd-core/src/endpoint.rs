@@ -20,28 +20,29 @@ pub struct UrlRules {
     pub destinations: DestinationPolicy,
 }
 
-/// Why a URL is refused. Each message is written for the customer who sent it.
+/// Why a URL is refused. Each message completes a sentence that names the field
+/// (`'url' must use https`), written for the customer who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error("'url' must be at most 2048 characters")]
+    #[error("must be at most 2048 characters")]
     TooLong,
-    #[error("'url' must not contain whitespace or control characters")]
+    #[error("must not contain whitespace or control characters")]
     ForbiddenCharacter,
-    #[error("'url' is not a valid absolute URL")]
+    #[error("is not a valid absolute URL")]
     Unparseable,
-    #[error("'url' must use https")]
+    #[error("must use https")]
     SchemeNotHttps,
-    #[error("'url' must use http or https")]
+    #[error("must use http or https")]
     SchemeNotHttp,
-    #[error("'url' must not contain a user name or password")]
+    #[error("must not contain a user name or password")]
     HasCredentials,
-    #[error("'url' must not contain a fragment")]
+    #[error("must not contain a fragment")]
     HasFragment,
-    #[error("'url' must have a host")]
+    #[error("must have a host")]
     NoHost,
-    #[error("'url' must be a publicly accessible URL: {0}")]
+    #[error("must be a publicly accessible URL: {0}")]
     Refused(RefusedDestination),
-    #[error("'url' must be a publicly accessible URL: localhost is refused")]
+    #[error("must be a publicly accessible URL: localhost is refused")]
     Localhost,
 }
 

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use hookd_core::{AttemptVerdict, DestinationPolicy, RetryPolicy};
 use hookd_signature::Signer;
-use hookd_store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, NextStep, Store};
+use hookd_store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, NextStep, Store, now_millis};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{AttemptReport, DeliveryClient};
-use crate::{now_millis, payload, writer};
+use crate::{payload, writer};
 
 const MAX_IDLE_SLEEP: Duration = Duration::from_secs(1);
 /// The shortest wait between claims that found nothing to take although rows are due

@@ -18,9 +18,3 @@ mod writer;
 
 pub use client::{AttemptReport, DeliveryClient};
 pub use dispatcher::{Dispatcher, DispatcherConfig};
-
-/// Wall-clock now in unix milliseconds.
-pub fn now_millis() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}

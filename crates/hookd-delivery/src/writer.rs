@@ -24,7 +24,7 @@ pub(crate) async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
         loop {
-            let disable_before = crate::now_millis().saturating_sub(disable_after_ms);
+            let disable_before = hookd_store::now_millis().saturating_sub(disable_after_ms);
             match store.record_outcomes(&batch, disable_before).await {
                 Ok(()) => break,
                 Err(error) => {

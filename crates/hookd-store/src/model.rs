@@ -9,6 +9,13 @@ use hookd_core::{
 /// Unix time in milliseconds.
 pub type UnixMillis = i64;
 
+/// Wall-clock now. Read at the edges (handlers, the dispatcher) and passed into the
+/// store, so store behaviour can be tested at any instant.
+pub fn now_millis() -> UnixMillis {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub account_id: AccountId,

@@ -5,10 +5,9 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hookd_delivery::Dispatcher;
-use hookd_store::{SqliteStore, Store};
+use hookd_store::{SqliteStore, Store, now_millis};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -104,10 +103,4 @@ fn metrics_handle() -> PrometheusHandle {
             }
         })
         .clone()
-}
-
-/// Wall-clock now in unix milliseconds.
-pub fn now_millis() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }

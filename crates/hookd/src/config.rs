@@ -125,7 +125,7 @@ async fn bootstrap_default_account(data_dir: &Path, store: &dyn Store) -> Result
     let key = ApiKey::generate();
     let pending = data_dir.join(format!("{DEFAULT_KEY_FILE}.pending"));
     write_private_file(&pending, key.expose())?;
-    let created = store.bootstrap_default_account(&key, crate::app::now_millis()).await;
+    let created = store.bootstrap_default_account(&key, hookd_store::now_millis()).await;
     let final_path = data_dir.join(DEFAULT_KEY_FILE);
     match created {
         Ok(Some(account)) => {

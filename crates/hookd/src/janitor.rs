@@ -15,7 +15,7 @@ pub async fn run(store: Arc<dyn Store>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
-        let expire_before = crate::app::now_millis() - IDEMPOTENCY_RETENTION_MS;
+        let expire_before = hookd_store::now_millis() - IDEMPOTENCY_RETENTION_MS;
         match store.prune_idempotency(expire_before).await {
             Ok(0) => {}
             Ok(pruned) => tracing::debug!(pruned, "expired idempotency records removed"),

@@ -176,12 +176,7 @@ fn to_event(
     };
     let callback_url =
         request.callback_url.map(|url| EndpointUrl::parse(&url, &state.url_rules)).transpose().map_err(
-            |error| {
-                ApiError::invalid_parameter(
-                    param("callback_url"),
-                    format!("{}.", error).replace("'url'", "'callback_url'"),
-                )
-            },
+            |error| ApiError::invalid_parameter(param("callback_url"), format!("'callback_url' {error}.")),
         )?;
     Ok(Event {
         event_id: EventId::new_random(),
