@@ -64,6 +64,10 @@ hex_id!(
     DeliveryId
 );
 hex_id!(
+    /// A video job.
+    VideoId
+);
+hex_id!(
     /// The public half of an API key, used to find and revoke it.
     ApiKeyId
 );

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod random;
 pub mod retry;
 pub mod secret;
+pub mod video;
 
 pub use catalog::{EventCatalog, EventTypeInfo};
 pub use cursor::{Cursor, CursorError, CursorKey};
@@ -21,6 +22,7 @@ pub use destination::{DestinationPolicy, RefusedDestination};
 pub use endpoint::{
     EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError, UrlError, UrlRules,
 };
-pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId};
+pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, VideoId};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use secret::{ApiKey, EndpointSecret, TokenHash};
+pub use video::{Transition, VideoStatus};

@@ -10,7 +10,10 @@ mod model;
 mod sqlite;
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, ApiKey, ApiKeyId, CursorKey, EndpointId, EndpointSecret, EventId, TokenHash};
+use hookd_core::{
+    AccountId, ApiKey, ApiKeyId, CursorKey, EndpointId, EndpointSecret, EventId, TokenHash, VideoId,
+    VideoStatus,
+};
 
 pub use model::*;
 pub use sqlite::SqliteStore;
@@ -164,6 +167,26 @@ pub trait DeliveryStore: Send + Sync {
     ) -> StoreResult<usize>;
 }
 
+/// Video jobs.
+#[async_trait]
+pub trait VideoStore: Send + Sync {
+    async fn create_video(&self, video: &Video) -> StoreResult<()>;
+    async fn get_video(&self, account_id: &AccountId, video_id: &VideoId) -> StoreResult<Video>;
+    /// For renderers (the operator API): any account's video.
+    async fn find_video(&self, video_id: &VideoId) -> StoreResult<Video>;
+    /// Videos in `status` (all if `None`), newest first, across accounts.
+    async fn list_videos(&self, status: Option<VideoStatus>, page: PageRequest) -> StoreResult<Page<Video>>;
+    /// Applies `update` if the video is still in `update.expected`, publishing its event
+    /// (with deliveries) in the same transaction. Returns the number of deliveries, or
+    /// `None` if the video had moved on meanwhile (read it again and re-decide).
+    async fn update_video(
+        &self,
+        video_id: &VideoId,
+        update: &VideoUpdate,
+        now: UnixMillis,
+    ) -> StoreResult<Option<usize>>;
+}
+
 /// Stored responses for `Idempotency-Key`.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -192,11 +215,17 @@ pub trait IdempotencyStore: Send + Sync {
 
 /// Everything hookd keeps. One implementation per database.
 pub trait Store:
-    SettingsStore + AccountStore + EndpointStore + EventStore + DeliveryStore + IdempotencyStore
+    SettingsStore + AccountStore + EndpointStore + EventStore + DeliveryStore + VideoStore + IdempotencyStore
 {
 }
 
 impl<T> Store for T where
-    T: SettingsStore + AccountStore + EndpointStore + EventStore + DeliveryStore + IdempotencyStore
+    T: SettingsStore
+        + AccountStore
+        + EndpointStore
+        + EventStore
+        + DeliveryStore
+        + VideoStore
+        + IdempotencyStore
 {
 }

@@ -3,7 +3,7 @@
 
 use hookd_core::{
     AccountId, ApiKeyId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl,
-    EntityId, EventFilter, EventId, TokenHash,
+    EntityId, EventFilter, EventId, TokenHash, VideoId, VideoStatus,
 };
 
 /// Unix time in milliseconds.
@@ -179,4 +179,49 @@ pub struct DeliveryRecord {
 pub struct QueueDepth {
     pub due: i64,
     pub in_flight: i64,
+}
+
+/// A video job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Video {
+    pub video_id: VideoId,
+    pub account_id: AccountId,
+    pub video_type: String,
+    pub status: VideoStatus,
+    /// The create request as given (compact JSON), for the renderer.
+    pub request: String,
+    pub title: Option<String>,
+    pub callback_url: Option<String>,
+    pub callback_id: Option<String>,
+    pub output_format: String,
+    pub result: VideoResult,
+    pub created_at: UnixMillis,
+    pub completed_at: Option<UnixMillis>,
+}
+
+/// What the renderer reported about a video's output (or its failure).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VideoResult {
+    pub video_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+    pub gif_url: Option<String>,
+    pub captioned_video_url: Option<String>,
+    pub subtitle_url: Option<String>,
+    pub duration: Option<f64>,
+    pub folder_id: Option<String>,
+    pub output_language: Option<String>,
+    pub video_page_url: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+}
+
+/// A status change, applied only if the video is still in `expected`.
+#[derive(Debug, Clone)]
+pub struct VideoUpdate {
+    pub expected: VideoStatus,
+    pub status: VideoStatus,
+    pub result: VideoResult,
+    pub completed_at: Option<UnixMillis>,
+    /// The event the change emits, published in the same transaction.
+    pub event: Option<Event>,
 }

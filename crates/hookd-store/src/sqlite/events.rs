@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, EventId};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, fetch_limit, into_page};
 use crate::{Event, EventQuery, EventStore, Page, PageRequest, StoreError, StoreResult};
@@ -14,50 +14,7 @@ impl EventStore for SqliteStore {
         let mut tx = self.writer.begin().await?;
         let mut counts = Vec::with_capacity(events.len());
         for event in events {
-            sqlx::query(
-                "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
-                                     callback_id, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(event.event_id.as_str())
-            .bind(event.account_id.as_str())
-            .bind(&event.event_type)
-            .bind(event.entity_id.as_deref())
-            .bind(&event.event_data)
-            .bind(event.callback_url.as_deref())
-            .bind(event.callback_id.as_deref())
-            .bind(event.created_at)
-            .execute(&mut *tx)
-            .await?;
-            // Catalog names never contain commas, so the comma-wrapped list is an exact
-            // membership test (LIKE would treat '_' as a wildcard).
-            let targets: Vec<String> = sqlx::query_scalar(
-                "SELECT endpoint_id FROM endpoints
-                 WHERE account_id = ? AND deleted_at IS NULL AND status = 'enabled'
-                   AND (events IS NULL OR instr(',' || events || ',', ',' || ? || ',') > 0)
-                   AND (entity_id IS NULL OR entity_id = ?)
-                 ORDER BY seq",
-            )
-            .bind(event.account_id.as_str())
-            .bind(&event.event_type)
-            .bind(event.entity_id.as_deref())
-            .fetch_all(&mut *tx)
-            .await?;
-            for endpoint_id in &targets {
-                super::deliveries::insert_delivery(&mut tx, event, Some(endpoint_id), None, event.created_at)
-                    .await?;
-            }
-            if let Some(callback_url) = &event.callback_url {
-                super::deliveries::insert_delivery(
-                    &mut tx,
-                    event,
-                    None,
-                    Some(callback_url),
-                    event.created_at,
-                )
-                .await?;
-            }
-            counts.push(targets.len() + usize::from(event.callback_url.is_some()));
+            counts.push(publish_in(&mut tx, event).await?);
         }
         tx.commit().await?;
         Ok(counts)
@@ -89,6 +46,47 @@ impl EventStore for SqliteStore {
         let rows = rows.iter().map(event_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
+}
+
+/// Inserts the event and its deliveries inside the caller's transaction; returns how
+/// many deliveries it scheduled.
+pub(super) async fn publish_in(tx: &mut Transaction<'_, Sqlite>, event: &Event) -> StoreResult<usize> {
+    sqlx::query(
+        "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
+                             callback_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(event.event_id.as_str())
+    .bind(event.account_id.as_str())
+    .bind(&event.event_type)
+    .bind(event.entity_id.as_deref())
+    .bind(&event.event_data)
+    .bind(event.callback_url.as_deref())
+    .bind(event.callback_id.as_deref())
+    .bind(event.created_at)
+    .execute(&mut **tx)
+    .await?;
+    // Catalog names never contain commas, so the comma-wrapped list is an exact
+    // membership test (LIKE would treat '_' as a wildcard).
+    let targets: Vec<String> = sqlx::query_scalar(
+        "SELECT endpoint_id FROM endpoints
+         WHERE account_id = ? AND deleted_at IS NULL AND status = 'enabled'
+           AND (events IS NULL OR instr(',' || events || ',', ',' || ? || ',') > 0)
+           AND (entity_id IS NULL OR entity_id = ?)
+         ORDER BY seq",
+    )
+    .bind(event.account_id.as_str())
+    .bind(&event.event_type)
+    .bind(event.entity_id.as_deref())
+    .fetch_all(&mut **tx)
+    .await?;
+    for endpoint_id in &targets {
+        super::deliveries::insert_delivery(tx, event, Some(endpoint_id), None, event.created_at).await?;
+    }
+    if let Some(callback_url) = &event.callback_url {
+        super::deliveries::insert_delivery(tx, event, None, Some(callback_url), event.created_at).await?;
+    }
+    Ok(targets.len() + usize::from(event.callback_url.is_some()))
 }
 
 pub(super) fn event_from_row(row: &SqliteRow) -> StoreResult<(i64, Event)> {

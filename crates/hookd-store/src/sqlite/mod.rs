@@ -10,6 +10,7 @@ mod endpoints;
 mod events;
 mod idempotency;
 mod settings;
+mod videos;
 
 use std::path::Path;
 use std::str::FromStr;

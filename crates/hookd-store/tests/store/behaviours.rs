@@ -2,11 +2,11 @@
 
 use hookd_core::{
     AccountId, ApiKey, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId, EventFilter,
-    EventId, TokenHash,
+    EventId, TokenHash, VideoId, VideoStatus,
 };
 use hookd_store::{
     AttemptOutcome, AttemptRecord, Endpoint, EndpointPatch, Event, EventQuery, IdempotencyClaim,
-    IdempotencyScope, NextStep, PageRequest, Store, StoreError,
+    IdempotencyScope, NextStep, PageRequest, Store, StoreError, Video, VideoResult, VideoUpdate,
 };
 
 const NOW: i64 = 1_764_180_000_000;
@@ -493,4 +493,59 @@ pub async fn resend_schedules_a_new_delivery_of_the_same_event(store: &dyn Store
     assert!(is_not_found(store.resend(&other, &event.event_id, None, NOW).await));
     let foreign_endpoint = endpoint_with(store, &other, EventFilter::All, None).await;
     assert!(is_not_found(store.resend(&account, &event.event_id, Some(&foreign_endpoint), NOW).await));
+}
+
+// ---- videos ----
+
+fn video_of(account_id: &AccountId) -> Video {
+    Video {
+        video_id: VideoId::new_random(),
+        account_id: account_id.clone(),
+        video_type: "avatar".into(),
+        status: VideoStatus::Pending,
+        request: r#"{"type":"avatar","avatar_id":"a1"}"#.into(),
+        title: Some("t".into()),
+        callback_url: Some("https://example.com/cb".into()),
+        callback_id: Some("order-1".into()),
+        output_format: "mp4".into(),
+        result: VideoResult::default(),
+        created_at: NOW,
+        completed_at: None,
+    }
+}
+
+pub async fn videos_are_scoped_to_their_account(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let other = new_account(store, "b").await;
+    let video = video_of(&account);
+    store.create_video(&video).await.expect("create");
+    assert_eq!(store.get_video(&account, &video.video_id).await.expect("get"), video);
+    assert!(is_not_found(store.get_video(&other, &video.video_id).await));
+    assert_eq!(store.find_video(&video.video_id).await.expect("find").account_id, account);
+    let pending =
+        store.list_videos(Some(VideoStatus::Pending), PageRequest { before: None, limit: 10 }).await;
+    assert_eq!(pending.expect("list").items.len(), 1);
+}
+
+pub async fn a_video_update_applies_once_and_publishes_its_event_with_it(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    let video = video_of(&account);
+    store.create_video(&video).await.expect("create");
+    let mut event = event_of(&account, "avatar_video.success", None);
+    event.callback_url = video.callback_url.clone();
+    let update = VideoUpdate {
+        expected: VideoStatus::Pending,
+        status: VideoStatus::Completed,
+        result: VideoResult { video_url: Some("https://cdn/v.mp4".into()), ..VideoResult::default() },
+        completed_at: Some(NOW + 5),
+        event: Some(event.clone()),
+    };
+    assert_eq!(store.update_video(&video.video_id, &update, NOW + 5).await.expect("update"), Some(2));
+    assert_eq!(store.update_video(&video.video_id, &update, NOW + 6).await.expect("stale"), None, "moved on");
+    let read = store.get_video(&account, &video.video_id).await.expect("get");
+    assert_eq!(read.status, VideoStatus::Completed);
+    assert_eq!(read.result.video_url.as_deref(), Some("https://cdn/v.mp4"));
+    assert_eq!(read.completed_at, Some(NOW + 5));
+    assert_eq!(claim(store, NOW + 10, 10, 8).await.len(), 2, "endpoint and callback deliveries");
 }

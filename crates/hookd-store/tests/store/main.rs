@@ -54,6 +54,8 @@ conformance!(
     an_endpoint_failing_past_the_threshold_is_disabled,
     a_success_resets_the_failure_run,
     resend_schedules_a_new_delivery_of_the_same_event,
+    videos_are_scoped_to_their_account,
+    a_video_update_applies_once_and_publishes_its_event_with_it,
 );
 
 #[tokio::test]
