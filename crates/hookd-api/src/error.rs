@@ -31,6 +31,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("request in progress")]
     RequestInProgress,
+    /// The request contradicts the resource's current state.
+    #[error("{0}")]
+    Conflict(String),
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]
@@ -120,6 +123,7 @@ impl IntoResponse for ApiError {
                 "A request with this Idempotency-Key is still being processed; retry later.".into(),
                 None,
             ),
+            Self::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone(), None),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",

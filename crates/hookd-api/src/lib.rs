@@ -115,8 +115,8 @@ pub fn openapi_document(state: &ApiState) -> utoipa::openapi::OpenApi {
 }
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
-    use admin::{accounts, events as publishing};
-    use v3::{deliveries, endpoints, events};
+    use admin::{accounts, events as publishing, videos as rendering};
+    use v3::{deliveries, endpoints, events, videos};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
         .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
@@ -127,6 +127,8 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::resend))
         .routes(routes!(deliveries::test_endpoint))
+        .routes(routes!(videos::create_video))
+        .routes(routes!(videos::get_video))
         .route_layer(from_fn_with_state(state.clone(), idempotency::customer_idempotency))
         .route_layer(from_fn_with_state(state.clone(), extract::require_customer))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -136,6 +138,8 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(accounts::revoke_api_key))
         .routes(routes!(publishing::publish_event))
         .routes(routes!(publishing::publish_batch))
+        .routes(routes!(rendering::report_status))
+        .routes(routes!(rendering::list_videos))
         .route_layer(from_fn_with_state(state.clone(), idempotency::operator_idempotency))
         .route_layer(from_fn_with_state(state.clone(), extract::require_admin))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));

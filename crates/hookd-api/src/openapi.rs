@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
     servers((url = "http://127.0.0.1:8080", description = "hookd's default listen address")),
     tags(
         (name = "Webhooks", description = "Customer API, compatible with HeyGen v3"),
+        (name = "Videos", description = "Customer API: video jobs, compatible with HeyGen v3"),
         (name = "Admin", description = "Operator API"),
         (name = "Operations", description = "Health and readiness"),
     ),

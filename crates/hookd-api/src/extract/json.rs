@@ -17,6 +17,9 @@ use crate::error::ApiError;
 pub trait RequestBody: DeserializeOwned {
     const FIELDS: &'static [&'static str];
     const REQUIRED: &'static [&'static str] = &[];
+    /// Whether fields beyond `FIELDS` are accepted (only `POST /v3/videos`, whose
+    /// renderer options are stored as given).
+    const ACCEPTS_ANY_FIELD: bool = false;
 }
 
 /// A parsed request body.
@@ -77,7 +80,9 @@ pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
     let Some(object) = value.as_object() else {
         return Err(ApiError::InvalidRequest("The request body must be a JSON object.".into()));
     };
-    if let Some(unknown) = object.keys().find(|key| !T::FIELDS.contains(&key.as_str())) {
+    if let Some(unknown) =
+        object.keys().find(|key| !T::ACCEPTS_ANY_FIELD && !T::FIELDS.contains(&key.as_str()))
+    {
         return Err(ApiError::invalid_parameter(
             unknown.clone(),
             format!("'{unknown}' is not a recognised field."),

@@ -3,3 +3,4 @@
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
+pub mod videos;

@@ -99,3 +99,19 @@ fn the_schema_check_rejects_a_wrong_shape() {
     };
     assert_matches_heygen(&reply, "/v3/webhooks/endpoints", "post");
 }
+
+#[tokio::test]
+async fn video_responses_match_heygens_schema() {
+    let app = TestApp::spawn().await;
+    let body = json!({"type": "avatar", "avatar_id": "a1", "callback_url": receiver_url(1)});
+    let created = send(app.customer(Method::POST, "/v3/videos").json(&body)).await;
+    assert_matches_heygen(&created, "/v3/videos", "post");
+    let id = created.body["data"]["video_id"].as_str().expect("id").to_owned();
+    let detail = send(app.customer(Method::GET, &format!("/v3/videos/{id}"))).await;
+    assert_matches_heygen(&detail, "/v3/videos/{video_id}", "get");
+    let report =
+        json!({"status": "completed", "video_url": "https://cdn.example.com/v.mp4", "duration": 3.0});
+    send(app.admin(Method::POST, &format!("/admin/v1/videos/{id}/status")).json(&report)).await.assert_ok();
+    let completed = send(app.customer(Method::GET, &format!("/v3/videos/{id}"))).await;
+    assert_matches_heygen(&completed, "/v3/videos/{video_id}", "get");
+}

@@ -15,3 +15,4 @@ mod pagination;
 mod publishing;
 mod support;
 mod tidy;
+mod videos;

@@ -34,6 +34,10 @@ async fn openapi_document_describes_every_route_with_its_errors() {
         ("/admin/v1/events", "post", "publishEvent"),
         ("/admin/v1/events/batch", "post", "publishEventBatch"),
         ("/metrics", "get", "metrics"),
+        ("/v3/videos", "post", "createVideo"),
+        ("/v3/videos/{video_id}", "get", "getVideo"),
+        ("/admin/v1/videos/{video_id}/status", "post", "reportVideoStatus"),
+        ("/admin/v1/videos", "get", "listVideos"),
         ("/healthz", "get", "healthz"),
         ("/readyz", "get", "readyz"),
     ];
