@@ -22,6 +22,8 @@ pub struct App {
     dispatcher: Dispatcher,
     sqlite: SqliteStore,
     store: Arc<dyn Store>,
+    /// Set with `--demo-renderer`: the admin token and the render time.
+    demo_renderer: Option<(String, std::time::Duration)>,
     shutdown: CancellationToken,
 }
 
@@ -37,6 +39,10 @@ impl App {
         }
         let dispatcher = Dispatcher::new(prepared.store.clone(), prepared.dispatcher.clone())
             .map_err(StartupError::HttpClient)?;
+        let demo_renderer = match (&prepared.admin_token, args.demo_renderer) {
+            (Some(token), true) => Some((token.clone(), args.demo_render_time)),
+            _ => None,
+        };
         let api_config = hookd_api::ApiConfig {
             catalog: prepared.catalog,
             url_rules: prepared.url_rules,
@@ -56,6 +62,7 @@ impl App {
             dispatcher,
             sqlite: prepared.sqlite,
             store: prepared.store,
+            demo_renderer,
             shutdown: CancellationToken::new(),
         })
     }
@@ -73,6 +80,12 @@ impl App {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let janitor = tokio::spawn(janitor::run(self.store.clone(), self.shutdown.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run(self.shutdown.clone()));
+        if let (Some((token, render_time)), Ok(address)) =
+            (self.demo_renderer.clone(), self.listener.local_addr())
+        {
+            let base_url = format!("http://{address}");
+            tokio::spawn(crate::demo_renderer::run(base_url, token, render_time, self.shutdown.clone()));
+        }
         let shutdown = self.shutdown.clone();
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -86,6 +86,17 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub max_in_flight_per_endpoint: u32,
 
+    /// Run a built-in stand-in renderer for trying hookd alone. It RENDERS NOTHING: it
+    /// marks new videos processing and, after --demo-render-time, completed with a
+    /// placeholder URL (or failed, when the title contains "fail"), through the operator API.
+    #[arg(long, env = "HOOKD_DEMO_RENDERER")]
+    pub demo_renderer: bool,
+
+    /// How long the demo renderer pretends to render.
+    #[arg(long, env = "HOOKD_DEMO_RENDER_TIME", value_name = "DURATION", default_value = "5s",
+          value_parser = parse_duration)]
+    pub demo_render_time: Duration,
+
     /// Add an event type to the catalog without a rebuild: NAME=DESCRIPTION (repeatable;
     /// in the environment, separated by ';').
     #[arg(long = "event-type", env = "HOOKD_EVENT_TYPE", value_name = "NAME=DESCRIPTION",

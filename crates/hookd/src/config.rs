@@ -37,6 +37,10 @@ pub enum StartupError {
     WriteFile { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Catalog(#[from] hookd_core::catalog::InvalidEventTypeName),
+    #[error(
+        "--demo-renderer calls the operator API and needs the admin token: pass --admin-token, or keep DATA_DIR/admin-token"
+    )]
+    DemoRendererNeedsToken,
     #[error("could not set up the outbound HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
     #[error("could not listen on {address}: {source}")]
@@ -50,6 +54,9 @@ pub struct Prepared {
     pub catalog: EventCatalog,
     pub url_rules: UrlRules,
     pub admin_token_hash: TokenHash,
+    /// The admin token itself where this process knows it (flag, generated now, or the
+    /// saved file): the demo renderer uses it to call the operator API.
+    pub admin_token: Option<String>,
     pub dispatcher: DispatcherConfig,
 }
 
@@ -75,7 +82,18 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
         max_in_flight_per_endpoint: args.max_in_flight_per_endpoint,
         disable_after: args.disable_after,
     };
-    Ok(Prepared { store, sqlite, catalog, url_rules, admin_token_hash, dispatcher })
+    let admin_token = match &args.admin_token {
+        Some(token) => Some(token.clone()),
+        None => {
+            std::fs::read_to_string(args.data_dir.join(ADMIN_TOKEN_FILE)).ok().map(|t| t.trim().to_owned())
+        }
+    };
+    if args.demo_renderer
+        && !admin_token.as_deref().is_some_and(|token| admin_token_hash.matches(&TokenHash::of(token)))
+    {
+        return Err(StartupError::DemoRendererNeedsToken);
+    }
+    Ok(Prepared { store, sqlite, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
 }
 
 async fn open_database(args: &ServeArgs) -> Result<SqliteStore, StartupError> {

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+mod demo_renderer;
 mod janitor;
 pub mod listen;
 pub mod telemetry;

@@ -227,3 +227,24 @@ async fn listen_prints_each_delivery_and_whether_its_signatures_verify() {
     assert!(printed.contains("Heygen-Signature:  INVALID"), "a bad signature is called out:\n{printed}");
     assert!(printed.contains("\"video_id\": \"v1\""), "pretty JSON:\n{printed}");
 }
+
+#[tokio::test]
+async fn the_demo_renderer_is_off_by_default_and_says_it_renders_nothing() {
+    let help = command(&["serve", "--help"], &[]).output().await.expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--demo-renderer") && help.contains("RENDERS NOTHING"), "{help}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = RunningBinary::start(dir.path(), &[], &[]).await;
+    let key = std::fs::read_to_string(dir.path().join("default-api-key")).expect("key").trim().to_owned();
+    let http = reqwest::Client::new();
+    let create = customer(&http, &running.base_url, &key, reqwest::Method::POST, "/v3/videos").await;
+    let created = send(create.json(&json!({"type": "avatar", "avatar_id": "a"}))).await;
+    let video_id = created.assert_ok()["video_id"].as_str().expect("id").to_owned();
+    let get =
+        customer(&http, &running.base_url, &key, reqwest::Method::GET, &format!("/v3/videos/{video_id}"))
+            .await;
+    assert_eq!(send(get).await.assert_ok()["status"], "pending");
+    let (_, _, log) = running.stop().await;
+    assert!(log.contains("hookd listening"), "the log was captured:\n{log}");
+    assert!(!log.contains("demo renderer started"), "no renderer runs unless asked:\n{log}");
+}

@@ -233,3 +233,30 @@ async fn renderers_list_videos_by_status() {
     let as_customer = send(app.customer(Method::GET, "/admin/v1/videos").bearer_auth(&app.api_key)).await;
     as_customer.assert_error(401, "authentication_failed", None);
 }
+
+#[tokio::test]
+async fn the_demo_renderer_completes_and_fails_videos_end_to_end() {
+    let app = TestApp::spawn_with(&["--demo-renderer", "--demo-render-time", "200ms"]).await;
+    let mut receiver = TestReceiver::start().await;
+    let ok = create_video(
+        &app,
+        json!({"type": "avatar", "avatar_id": "a", "title": "Welcome", "callback_url": receiver.url("/ok")}),
+    )
+    .await;
+    let ok_id = ok.assert_ok()["video_id"].as_str().expect("id").to_owned();
+    let bad = create_video(&app, json!({"type": "avatar", "avatar_id": "a", "title": "Please FAIL", "callback_url": receiver.url("/bad")})).await;
+    let bad_id = bad.assert_ok()["video_id"].as_str().expect("id").to_owned();
+
+    let mut arrivals = [receiver.next().await, receiver.next().await];
+    arrivals.sort_by(|a, b| a.path.cmp(&b.path));
+    let [failed, completed] = arrivals;
+    assert_eq!(completed.path, "/ok");
+    assert_eq!(completed.json()["event_type"], "avatar_video.success");
+    assert_eq!(completed.json()["event_data"]["video_id"], ok_id.as_str());
+    assert_eq!(failed.json()["event_type"], "avatar_video.fail");
+    assert_eq!(failed.json()["event_data"]["failure_code"], "rendering_failed");
+    let done = detail(&app, &ok_id).await;
+    assert_eq!(done["status"], "completed");
+    assert!(done["video_url"].as_str().is_some_and(|url| url.contains(&ok_id)));
+    assert_eq!(detail(&app, &bad_id).await["status"], "failed");
+}
