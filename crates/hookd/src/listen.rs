@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::any;
 use clap::Args;
 use hookd_signature::{verify_heygen, verify_webhook};
@@ -29,10 +29,10 @@ pub async fn run(args: ListenArgs) -> std::io::Result<()> {
         println!("hookd listen: no --secret given, so signatures are shown but not checked");
     }
     let secret = args.secret.clone();
-    let app = axum::Router::new().fallback(any(move |headers: HeaderMap, body: Bytes| {
+    let app = axum::Router::new().fallback(any(move |uri: Uri, headers: HeaderMap, body: Bytes| {
         let secret = secret.clone();
         async move {
-            println!("{}", describe(&headers, &body, secret.as_deref()));
+            println!("{}", describe(uri.path(), &headers, &body, secret.as_deref()));
             (StatusCode::OK, "{\"received\":true}")
         }
     }));
@@ -44,7 +44,7 @@ pub async fn run(args: ListenArgs) -> std::io::Result<()> {
 }
 
 /// The printed report of one delivery.
-pub fn describe(headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> String {
+pub fn describe(path: &str, headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let event_id = header("heygen-event-id");
     let timestamp = header("heygen-timestamp");
@@ -69,7 +69,7 @@ pub fn describe(headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> Strin
         },
     };
     format!(
-        "── {event_type}  event {event_id}  timestamp {timestamp}\n   Heygen-Signature:  {heygen}\n   webhook-signature: {standard}\n{pretty}\n"
+        "── {event_type}  event {event_id}  timestamp {timestamp}  to {path}\n   Heygen-Signature:  {heygen}\n   webhook-signature: {standard}\n{pretty}\n"
     )
 }
 
