@@ -54,8 +54,8 @@ pub struct Prepared {
     pub catalog: EventCatalog,
     pub url_rules: UrlRules,
     pub admin_token_hash: TokenHash,
-    /// The admin token itself where this process knows it (flag, generated now, or the
-    /// saved file): the demo renderer uses it to call the operator API.
+    /// The admin token itself, only with `--demo-renderer`, which uses it to call the
+    /// operator API.
     pub admin_token: Option<String>,
     pub dispatcher: DispatcherConfig,
 }
@@ -82,17 +82,21 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
         max_in_flight_per_endpoint: args.max_in_flight_per_endpoint,
         disable_after: args.disable_after,
     };
-    let admin_token = match &args.admin_token {
-        Some(token) => Some(token.clone()),
-        None => {
-            std::fs::read_to_string(args.data_dir.join(ADMIN_TOKEN_FILE)).ok().map(|t| t.trim().to_owned())
+    // Only the demo renderer needs the token itself; otherwise only its hash is kept.
+    let admin_token = if args.demo_renderer {
+        let token = match &args.admin_token {
+            Some(token) => Some(token.clone()),
+            None => std::fs::read_to_string(args.data_dir.join(ADMIN_TOKEN_FILE))
+                .ok()
+                .map(|t| t.trim().to_owned()),
+        };
+        if !token.as_deref().is_some_and(|token| admin_token_hash.matches(&TokenHash::of(token))) {
+            return Err(StartupError::DemoRendererNeedsToken);
         }
+        token
+    } else {
+        None
     };
-    if args.demo_renderer
-        && !admin_token.as_deref().is_some_and(|token| admin_token_hash.matches(&TokenHash::of(token)))
-    {
-        return Err(StartupError::DemoRendererNeedsToken);
-    }
     Ok(Prepared { store, sqlite, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
 }
 
