@@ -248,3 +248,17 @@ async fn the_demo_renderer_is_off_by_default_and_says_it_renders_nothing() {
     assert!(log.contains("hookd listening"), "the log was captured:\n{log}");
     assert!(!log.contains("demo renderer started"), "no renderer runs unless asked:\n{log}");
 }
+
+#[tokio::test]
+async fn the_demo_renderer_refuses_to_start_without_the_admin_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = RunningBinary::start(dir.path(), &[], &[]).await;
+    first.stop().await;
+    std::fs::remove_file(dir.path().join("admin-token")).expect("token file");
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--demo-renderer"];
+    let output = command(&args, &[]).output().await.expect("run hookd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--demo-renderer calls the operator API and needs the admin token"), "{stderr}");
+}
