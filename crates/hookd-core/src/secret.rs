@@ -140,7 +140,9 @@ mod tests {
         let secret = EndpointSecret::generate();
         let key = ApiKey::generate();
         assert!(!format!("{secret:?}").contains(secret.expose()));
-        let secret_part = key.expose().rsplit('_').next().expect("secret part");
+        // After `hk_<32 hex>_`; the secret's base64url alphabet includes '_' itself.
+        let secret_part = &key.expose()["hk_".len() + 32 + 1..];
+        assert_eq!(secret_part.len(), 43);
         assert!(!format!("{key:?}").contains(secret_part));
     }
 
