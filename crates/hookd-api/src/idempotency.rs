@@ -28,7 +28,7 @@ const RETENTION_MS: i64 = 24 * 3_600_000;
 pub const STALE_AFTER_MS: i64 = 60_000;
 
 /// Stored responses are replayed with this header so clients can tell.
-pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 pub async fn customer_idempotency(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     run(state, request, next, MAX_BODY_BYTES).await.unwrap_or_else(IntoResponse::into_response)

@@ -33,7 +33,6 @@ use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub(crate) use hookd_store::now_millis;
-pub use idempotency::REPLAYED_HEADER;
 
 /// Customer request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

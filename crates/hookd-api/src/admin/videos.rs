@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::super::v3::videos::VideoDetail;
 use crate::envelope::{Data, List};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::query::list_envelope;
+use crate::extract::query::try_list_envelope;
 use crate::extract::{JsonBody, PageParams, QueryParams, RequestBody};
 use crate::{ApiState, now_millis};
 
@@ -176,24 +176,24 @@ pub async fn list_videos(
     };
     let scope = format!("videos|{}", status.map_or("*", VideoStatus::as_str));
     let page = PageParams::from_query(&query)?.page_request(&state.cursor_key, &scope)?;
-    let mut videos = state.store.list_videos(status, page).await?;
-    let items = std::mem::take(&mut videos.items);
-    let jobs = items
-        .into_iter()
-        .map(|video| {
-            Ok(RenderJob {
-                request: serde_json::value::RawValue::from_string(video.request)?,
-                video_id: video.video_id.to_string(),
-                account_id: video.account_id.to_string(),
-                video_type: video.video_type,
-                status: video.status.as_str(),
-                created_at: video.created_at / 1000,
-            })
+    let videos = state.store.list_videos(status, page).await?;
+    Ok(Json(try_list_envelope(videos, &state.cursor_key, &scope, RenderJob::try_from)?))
+}
+
+impl TryFrom<Video> for RenderJob {
+    type Error = serde_json::Error;
+
+    /// Fails only if the stored request is not JSON, which hookd never writes.
+    fn try_from(video: Video) -> Result<Self, Self::Error> {
+        Ok(Self {
+            request: serde_json::value::RawValue::from_string(video.request)?,
+            video_id: video.video_id.to_string(),
+            account_id: video.account_id.to_string(),
+            video_type: video.video_type,
+            status: video.status.as_str(),
+            created_at: video.created_at / 1000,
         })
-        .collect::<Result<Vec<_>, serde_json::Error>>()
-        .map_err(ApiError::internal)?;
-    let page = hookd_store::Page { items: jobs, next_before: videos.next_before };
-    Ok(Json(list_envelope(page, &state.cursor_key, &scope, |job| job)))
+    }
 }
 
 fn parse_report(report: StatusReport) -> Result<(VideoStatus, VideoResult), ApiError> {

@@ -81,3 +81,19 @@ pub fn list_envelope<T, W>(
     let next_token = page.next_before.map(|position| Cursor { position }.encode(key, scope));
     List { data: page.items.into_iter().map(to_wire).collect(), has_more: next_token.is_some(), next_token }
 }
+
+/// [`list_envelope`] for items whose wire form can fail to build (stored JSON that no
+/// longer parses): the first failure is an internal error.
+pub fn try_list_envelope<T, W, E>(
+    page: Page<T>,
+    key: &CursorKey,
+    scope: &str,
+    to_wire: impl FnMut(T) -> Result<W, E>,
+) -> Result<List<W>, ApiError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let data =
+        page.items.into_iter().map(to_wire).collect::<Result<Vec<_>, E>>().map_err(ApiError::internal)?;
+    Ok(list_envelope(Page { items: data, next_before: page.next_before }, key, scope, |item| item))
+}

@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use hookd_store::{Event, EventQuery, Page};
+use hookd_store::{Event, EventQuery};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::envelope::{List, iso8601};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::query::list_envelope;
+use crate::extract::query::try_list_envelope;
 use crate::extract::{Customer, PageParams, QueryParams};
 
 /// One catalog entry.
@@ -88,16 +88,8 @@ pub async fn list_events(
         filter.entity_id.as_deref().unwrap_or("")
     );
     let page = PageParams::from_query(&query)?.page_request(&state.cursor_key, &scope)?;
-    let mut events = state.store.list_events(&account_id, &filter, page).await?;
-    let items = std::mem::take(&mut events.items);
-    let data = items.into_iter().map(EventResponse::try_from).collect::<Result<Vec<_>, _>>();
-    let data = data.map_err(ApiError::internal)?;
-    Ok(Json(list_envelope(
-        Page { items: data, next_before: events.next_before },
-        &state.cursor_key,
-        &scope,
-        |e| e,
-    )))
+    let events = state.store.list_events(&account_id, &filter, page).await?;
+    Ok(Json(try_list_envelope(events, &state.cursor_key, &scope, EventResponse::try_from)?))
 }
 
 impl TryFrom<Event> for EventResponse {

@@ -4,9 +4,8 @@
 ALTER TABLE events ADD COLUMN callback_url TEXT;
 ALTER TABLE events ADD COLUMN callback_id TEXT;
 
--- Endpoint health: when the current run of failures began, and the last success.
+-- Endpoint health: when the current run of failures began (NULL after a success).
 ALTER TABLE endpoints ADD COLUMN failing_since INTEGER;
-ALTER TABLE endpoints ADD COLUMN last_success_at INTEGER;
 
 CREATE TABLE deliveries (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use hookd_core::{AccountId, ApiKey, ApiKeyId, TokenHash};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::SqliteStore;
+use super::{SqliteStore, json_array};
 use crate::{Account, AccountStore, StoreError, StoreResult, StoredApiKey, UnixMillis};
 
 pub(super) async fn insert_account(
@@ -93,11 +93,10 @@ impl AccountStore for SqliteStore {
     }
 
     async fn existing_accounts(&self, account_ids: &[AccountId]) -> StoreResult<Vec<AccountId>> {
-        let quoted: Vec<String> = account_ids.iter().map(|id| format!("\"{id}\"")).collect();
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT account_id FROM accounts WHERE account_id IN (SELECT value FROM json_each(?))",
         )
-        .bind(format!("[{}]", quoted.join(",")))
+        .bind(json_array(account_ids.iter()))
         .fetch_all(&self.reader)
         .await?;
         found

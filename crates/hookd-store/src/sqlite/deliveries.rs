@@ -6,7 +6,7 @@ use hookd_core::{AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecre
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::SqliteStore;
+use super::{SqliteStore, json_array};
 use crate::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStore, Event, NextStep,
     QueueDepth, StoreError, StoreResult, UnixMillis,
@@ -106,7 +106,7 @@ impl DeliveryStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let id_list = json_array(&ids);
+        let id_list = json_array(ids.iter());
         // The lease also moves `next_attempt_at`, so if this process dies the row is
         // simply due again when the lease lapses.
         sqlx::query(
@@ -284,11 +284,13 @@ async fn record_outcome(
     .await?;
     let Some(endpoint_id) = &outcome.endpoint_id else { return Ok(()) };
     if outcome.next == NextStep::Delivered {
-        sqlx::query("UPDATE endpoints SET failing_since = NULL, last_success_at = ? WHERE endpoint_id = ?")
-            .bind(attempt.attempted_at)
-            .bind(endpoint_id.as_str())
-            .execute(&mut **tx)
-            .await?;
+        // Writes only when a failure run is open, so the usual success costs no row change.
+        sqlx::query(
+            "UPDATE endpoints SET failing_since = NULL WHERE endpoint_id = ? AND failing_since IS NOT NULL",
+        )
+        .bind(endpoint_id.as_str())
+        .execute(&mut **tx)
+        .await?;
     } else {
         sqlx::query(
             "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?1),
@@ -320,12 +322,6 @@ async fn ensure_event_of(
     .await?
     .ok_or(StoreError::NotFound)?;
     Ok(super::events::event_from_row(&row)?.1)
-}
-
-fn json_array(ids: &[String]) -> String {
-    // Ids are 32 lowercase hex characters: nothing in them needs escaping.
-    let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
-    format!("[{}]", quoted.join(","))
 }
 
 fn corrupt(what: &str) -> StoreError {

@@ -1,5 +1,7 @@
 //! The event history.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use hookd_core::{AccountId, EventId};
 use sqlx::sqlite::SqliteRow;
@@ -13,8 +15,9 @@ impl EventStore for SqliteStore {
     async fn publish_events(&self, events: &[Event]) -> StoreResult<Vec<usize>> {
         let mut tx = self.writer.begin().await?;
         let mut counts = Vec::with_capacity(events.len());
+        let mut matches = EndpointMatches::default();
         for event in events {
-            counts.push(publish_in(&mut tx, event).await?);
+            counts.push(publish_in(&mut tx, event, &mut matches).await?);
         }
         tx.commit().await?;
         Ok(counts)
@@ -48,9 +51,19 @@ impl EventStore for SqliteStore {
     }
 }
 
+/// The endpoints an event goes to, by (account, event type, entity), remembered for
+/// one transaction: a batch of 1000 events for one account asks the database once.
+/// Endpoints cannot change meanwhile, since the transaction holds the only writer.
+#[derive(Default)]
+pub(super) struct EndpointMatches(HashMap<(String, String, Option<String>), Vec<String>>);
+
 /// Inserts the event and its deliveries inside the caller's transaction; returns how
 /// many deliveries it scheduled.
-pub(super) async fn publish_in(tx: &mut Transaction<'_, Sqlite>, event: &Event) -> StoreResult<usize> {
+pub(super) async fn publish_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    event: &Event,
+    matches: &mut EndpointMatches,
+) -> StoreResult<usize> {
     sqlx::query(
         "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
                              callback_id, created_at)
@@ -66,9 +79,29 @@ pub(super) async fn publish_in(tx: &mut Transaction<'_, Sqlite>, event: &Event) 
     .bind(event.created_at)
     .execute(&mut **tx)
     .await?;
-    // Catalog names never contain commas, so the comma-wrapped list is an exact
-    // membership test (LIKE would treat '_' as a wildcard).
-    let targets: Vec<String> = sqlx::query_scalar(
+    let key = (event.account_id.to_string(), event.event_type.clone(), event.entity_id.clone());
+    let targets = match matches.0.get(&key) {
+        Some(targets) => targets.clone(),
+        None => {
+            let targets = matching_endpoints(tx, event).await?;
+            matches.0.insert(key, targets.clone());
+            targets
+        }
+    };
+    for endpoint_id in &targets {
+        super::deliveries::insert_delivery(tx, event, Some(endpoint_id), None, event.created_at).await?;
+    }
+    if let Some(callback_url) = &event.callback_url {
+        super::deliveries::insert_delivery(tx, event, None, Some(callback_url), event.created_at).await?;
+    }
+    Ok(targets.len() + usize::from(event.callback_url.is_some()))
+}
+
+/// Enabled endpoints of the account subscribed to the event's type and, if scoped, to
+/// its entity. Catalog names never contain commas, so the comma-wrapped list is an
+/// exact membership test (LIKE would treat '_' as a wildcard).
+async fn matching_endpoints(tx: &mut Transaction<'_, Sqlite>, event: &Event) -> StoreResult<Vec<String>> {
+    let targets = sqlx::query_scalar(
         "SELECT endpoint_id FROM endpoints
          WHERE account_id = ? AND deleted_at IS NULL AND status = 'enabled'
            AND (events IS NULL OR instr(',' || events || ',', ',' || ? || ',') > 0)
@@ -80,13 +113,7 @@ pub(super) async fn publish_in(tx: &mut Transaction<'_, Sqlite>, event: &Event) 
     .bind(event.entity_id.as_deref())
     .fetch_all(&mut **tx)
     .await?;
-    for endpoint_id in &targets {
-        super::deliveries::insert_delivery(tx, event, Some(endpoint_id), None, event.created_at).await?;
-    }
-    if let Some(callback_url) = &event.callback_url {
-        super::deliveries::insert_delivery(tx, event, None, Some(callback_url), event.created_at).await?;
-    }
-    Ok(targets.len() + usize::from(event.callback_url.is_some()))
+    Ok(targets)
 }
 
 pub(super) fn event_from_row(row: &SqliteRow) -> StoreResult<(i64, Event)> {

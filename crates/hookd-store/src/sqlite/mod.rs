@@ -84,3 +84,10 @@ fn into_page<T>(mut rows: Vec<(i64, T)>, page: PageRequest) -> crate::Page<T> {
     let next_before = if has_more { rows.last().map(|(seq, _)| *seq) } else { None };
     crate::Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_before }
 }
+
+/// A JSON array of ids, for `IN (SELECT value FROM json_each(?))`: one bound parameter
+/// however many ids. Ids are hex, so nothing in them needs escaping.
+fn json_array(ids: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    let quoted: Vec<String> = ids.map(|id| format!("\"{id}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}

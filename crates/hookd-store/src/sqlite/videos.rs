@@ -107,7 +107,7 @@ impl VideoStore for SqliteStore {
             return Ok(None);
         }
         let deliveries = match &update.event {
-            Some(event) => super::events::publish_in(&mut tx, event).await?,
+            Some(event) => super::events::publish_in(&mut tx, event, &mut Default::default()).await?,
             None => 0,
         };
         tx.commit().await?;
