@@ -1,12 +1,19 @@
-//! hookd's storage: the [`Store`] trait and its SQLite implementation.
+//! hookd's storage: the [`Store`] trait and its two implementations, [`SqliteStore`]
+//! (one process, one file) and [`PostgresStore`] (any number of instances sharing one
+//! database). Behaviours are specified once, by the conformance suite in `tests/store`,
+//! and both implementations pass it.
 //!
 //! Invariants: this is the only crate that contains SQL. Customer data is reachable
 //! only through methods that take the owning [`AccountId`] first, and another
 //! account's id is answered exactly like a missing one ([`StoreError::NotFound`]).
-//! Every write that a caller acknowledges is committed (SQLite: WAL, `synchronous=FULL`)
+//! Every write that a caller acknowledges is committed (SQLite: WAL, `synchronous=FULL`;
+//! PostgreSQL: `synchronous_commit` as the server is configured, `on` by default)
 //! before the method returns.
 
 mod model;
+mod postgres;
+mod rows;
+mod scratch;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,6 +23,8 @@ use hookd_core::{
 };
 
 pub use model::*;
+pub use postgres::{PostgresOptions, PostgresStore};
+pub use scratch::{ScratchDatabase, TEST_DATABASE_URL_VAR, test_server_url};
 pub use sqlite::SqliteStore;
 
 /// Errors a store method can return.
@@ -43,12 +52,26 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(error)
-            }
-            other => Self::Database(other),
+        if is_unavailable(&error) { Self::Unavailable(error) } else { Self::Database(error) }
+    }
+}
+
+/// Whether an error says the database cannot be reached now rather than that the
+/// statement is wrong: a lost or refused connection, an exhausted pool, or a server
+/// that is shutting down, starting up or out of resources.
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            true
         }
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLSTATE classes 08 (connection exception), 53 (insufficient resources),
+            // 57P0x (operator intervention: shutdown, cannot connect now).
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
+        }),
+        // A connection that died mid-protocol surfaces as a protocol error.
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        _ => false,
     }
 }
 
@@ -59,6 +82,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait SettingsStore: Send + Sync {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Whether other hookd processes may be using this database at the same time.
+    fn shared(&self) -> bool;
     /// The key that signs pagination cursors, created on first use.
     async fn cursor_key(&self) -> StoreResult<CursorKey>;
     /// The stored admin token hash, if a token was generated earlier.
@@ -123,6 +148,12 @@ pub trait EventStore: Send + Sync {
         query: &EventQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Event>>;
+    /// One retention batch: deletes up to `batch` deliveries created before `before`
+    /// (with their attempts) that are not in flight at `now`, then up to `batch`
+    /// events created before `before` that have no delivery left. Short transactions,
+    /// so neither publishing nor the dispatcher waits long; call it until
+    /// [`Pruned::is_less_than`] the batch. Safe to run on several instances at once.
+    async fn prune_history(&self, before: UnixMillis, now: UnixMillis, batch: u32) -> StoreResult<Pruned>;
 }
 
 /// The delivery queue and its history.
@@ -147,8 +178,12 @@ pub trait DeliveryStore: Send + Sync {
     /// When the earliest pending delivery is due (leased ones: when the lease lapses).
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>>;
     /// Makes every leased delivery due now. Only for a database owned by one process,
-    /// at its start, when no lease can belong to a live worker.
+    /// at its start, when no lease can belong to a live worker (see
+    /// [`SettingsStore::shared`]).
     async fn release_all_leases(&self, now: UnixMillis) -> StoreResult<u64>;
+    /// Signals that new deliveries were committed, by any process sharing the
+    /// database; `None` where only this process writes (it wakes itself).
+    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>>;
     async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth>;
     /// The deliveries of one of the account's events, oldest first, with attempts.
     async fn list_deliveries(
@@ -165,6 +200,14 @@ pub trait DeliveryStore: Send + Sync {
         endpoint_id: Option<&EndpointId>,
         now: UnixMillis,
     ) -> StoreResult<usize>;
+}
+
+/// A stream of "new deliveries were committed" signals from other processes.
+#[async_trait]
+pub trait DeliveryFeed: Send {
+    /// Waits for the next signal. After a lost connection it reconnects and returns
+    /// at once, since signals sent meanwhile were missed.
+    async fn next(&mut self) -> StoreResult<()>;
 }
 
 /// Video jobs.

@@ -225,3 +225,18 @@ pub struct VideoUpdate {
     /// The event the change emits, published in the same transaction.
     pub event: Option<Event>,
 }
+
+/// What one retention batch deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+}
+
+impl Pruned {
+    /// Whether both parts of the batch came back short, so nothing old is left.
+    pub fn is_less_than(&self, batch: u32) -> bool {
+        self.events < u64::from(batch) && self.deliveries < u64::from(batch)
+    }
+}

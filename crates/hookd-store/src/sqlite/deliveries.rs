@@ -2,13 +2,13 @@
 //! and the delivery history customers read.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EventId};
-use sqlx::sqlite::SqliteRow;
+use hookd_core::{AccountId, DeliveryId, EndpointId, EventId};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, json_array};
+use crate::rows;
 use crate::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, DeliveryStore, Event, NextStep,
+    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, NextStep,
     QueueDepth, StoreError, StoreResult, UnixMillis,
 };
 
@@ -60,7 +60,8 @@ const SELECT_CLAIMABLE: &str = "
         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
           AND d.target NOT IN (SELECT target FROM busy WHERE leased >= ?2)
           AND (d.endpoint_id IS NULL
-               OR EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'enabled'))
+               OR EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'enabled'
+                                                      AND p.deleted_at IS NULL))
         ORDER BY d.next_attempt_at
         LIMIT ?4
     ), ranked AS (
@@ -119,7 +120,7 @@ impl DeliveryStore for SqliteStore {
         .await?;
         let rows = sqlx::query(SELECT_CLAIMED).bind(&id_list).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        rows.iter().map(claimed_from_row).collect()
+        rows.iter().map(rows::claimed_delivery).collect()
     }
 
     async fn record_outcomes(
@@ -151,6 +152,11 @@ impl DeliveryStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>> {
+        // Only this process writes the file, and it wakes its own dispatcher.
+        Ok(None)
     }
 
     async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth> {
@@ -189,14 +195,8 @@ impl DeliveryStore for SqliteStore {
         .bind(event_id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let mut records = rows.iter().map(delivery_from_row).collect::<StoreResult<Vec<_>>>()?;
-        for row in &attempts {
-            let delivery_id: String = row.get("delivery_id");
-            if let Some(record) = records.iter_mut().find(|r| r.delivery_id.as_str() == delivery_id) {
-                record.attempts.push(attempt_from_row(row));
-            }
-        }
-        Ok(records)
+        let records = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+        rows::with_attempts(records, &attempts)
     }
 
     async fn resend(
@@ -265,11 +265,7 @@ async fn record_outcome(
     .bind(attempt.response_body.as_deref())
     .execute(&mut **tx)
     .await?;
-    let (state, next_attempt_at) = match outcome.next {
-        NextStep::Delivered => ("delivered", None),
-        NextStep::RetryAt(at) => ("pending", Some(at)),
-        NextStep::Failed => ("failed", None),
-    };
+    let (state, next_attempt_at) = rows::state_after(outcome.next);
     // `state = 'pending'` keeps a delivery cancelled meanwhile (endpoint deleted) cancelled.
     sqlx::query(
         "UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, lease_until = NULL,
@@ -321,57 +317,5 @@ async fn ensure_event_of(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(StoreError::NotFound)?;
-    Ok(super::events::event_from_row(&row)?.1)
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("delivery {what}"))
-}
-
-fn claimed_from_row(row: &SqliteRow) -> StoreResult<ClaimedDelivery> {
-    let endpoint_id: Option<String> = row.get("endpoint_id");
-    let secret: Option<String> = row.get("secret");
-    let attempts: i64 = row.get("attempts");
-    Ok(ClaimedDelivery {
-        delivery_id: DeliveryId::parse(row.get("delivery_id")).map_err(|_| corrupt("id"))?,
-        event_id: EventId::parse(row.get("event_id")).map_err(|_| corrupt("event id"))?,
-        event_type: row.get("event_type"),
-        event_data: row.get("event_data"),
-        url: row.get("url"),
-        endpoint_id: endpoint_id
-            .as_deref()
-            .map(EndpointId::parse)
-            .transpose()
-            .map_err(|_| corrupt("endpoint"))?,
-        secret: secret.map(EndpointSecret::from_stored),
-        attempts_made: u32::try_from(attempts).unwrap_or(u32::MAX),
-    })
-}
-
-fn delivery_from_row(row: &SqliteRow) -> StoreResult<DeliveryRecord> {
-    let endpoint_id: Option<String> = row.get("endpoint_id");
-    let state: String = row.get("state");
-    Ok(DeliveryRecord {
-        delivery_id: DeliveryId::parse(row.get("delivery_id")).map_err(|_| corrupt("id"))?,
-        endpoint_id: endpoint_id
-            .as_deref()
-            .map(EndpointId::parse)
-            .transpose()
-            .map_err(|_| corrupt("endpoint"))?,
-        url: row.get("url"),
-        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("state"))?,
-        next_attempt_at: row.get("next_attempt_at"),
-        attempts: Vec::new(),
-    })
-}
-
-fn attempt_from_row(row: &SqliteRow) -> AttemptRecord {
-    let status_code: Option<i64> = row.get("status_code");
-    AttemptRecord {
-        attempted_at: row.get("attempted_at"),
-        status_code: status_code.and_then(|code| u16::try_from(code).ok()),
-        duration_ms: row.get("duration_ms"),
-        error: row.get("error"),
-        response_body: row.get("response_body"),
-    }
+    Ok(rows::event(&row)?.1)
 }

@@ -1,11 +1,10 @@
 //! Webhook endpoints. Every query is scoped by `account_id` and hides deleted rows.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId, EventFilter};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId};
 
-use super::{SqliteStore, fetch_limit, into_page};
+use super::SqliteStore;
+use crate::rows::{self, fetch_limit, into_page};
 use crate::{Endpoint, EndpointPatch, EndpointStore, Page, PageRequest, StoreError, StoreResult, UnixMillis};
 
 const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, secret, created_at";
@@ -20,7 +19,7 @@ impl EndpointStore for SqliteStore {
         .bind(endpoint.endpoint_id.as_str())
         .bind(endpoint.account_id.as_str())
         .bind(endpoint.url.as_str())
-        .bind(events_column(&endpoint.events))
+        .bind(rows::events_column(&endpoint.events))
         .bind(endpoint.entity_id.as_ref().map(EntityId::as_str))
         .bind(endpoint.status.as_str())
         .bind(endpoint.secret.expose())
@@ -41,7 +40,7 @@ impl EndpointStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(endpoint_from_row(&row)?.1)
+        Ok(rows::endpoint(&row)?.1)
     }
 
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
@@ -56,7 +55,7 @@ impl EndpointStore for SqliteStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.reader)
             .await?;
-        let rows = rows.iter().map(endpoint_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows.iter().map(rows::endpoint).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 
@@ -83,7 +82,7 @@ impl EndpointStore for SqliteStore {
         let row = sqlx::query(&sql)
             .bind(patch.url.as_ref().map(EndpointUrl::as_str))
             .bind(patch.events.is_some())
-            .bind(patch.events.as_ref().and_then(events_column))
+            .bind(patch.events.as_ref().and_then(rows::events_column))
             .bind(patch.status.map(EndpointStatus::as_str))
             .bind(now)
             .bind(account_id.as_str())
@@ -91,7 +90,7 @@ impl EndpointStore for SqliteStore {
             .fetch_optional(&self.writer)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(endpoint_from_row(&row)?.1)
+        Ok(rows::endpoint(&row)?.1)
     }
 
     async fn delete_endpoint(
@@ -150,29 +149,4 @@ impl EndpointStore for SqliteStore {
         }
         Ok(())
     }
-}
-
-/// Catalog names never contain commas, so a comma-joined list round-trips.
-fn events_column(events: &EventFilter) -> Option<String> {
-    events.as_list().map(|types| types.join(","))
-}
-
-fn endpoint_from_row(row: &SqliteRow) -> StoreResult<(i64, Endpoint)> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("endpoint {what}"));
-    let events: Option<String> = row.get("events");
-    let entity_id: Option<String> = row.get("entity_id");
-    let endpoint = Endpoint {
-        endpoint_id: EndpointId::parse(row.get("endpoint_id")).map_err(|_| corrupt("id"))?,
-        account_id: AccountId::parse(row.get("account_id")).map_err(|_| corrupt("account"))?,
-        url: EndpointUrl::from_stored(row.get("url")),
-        events: match events {
-            None => EventFilter::All,
-            Some(list) => EventFilter::Only(list.split(',').map(str::to_owned).collect()),
-        },
-        entity_id: entity_id.map(EntityId::parse).transpose().map_err(|_| corrupt("entity_id"))?,
-        status: EndpointStatus::parse(row.get("status")).ok_or_else(|| corrupt("status"))?,
-        secret: EndpointSecret::from_stored(row.get("secret")),
-        created_at: row.get("created_at"),
-    };
-    Ok((row.get("seq"), endpoint))
 }

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, EventId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use hookd_core::AccountId;
+use sqlx::{Sqlite, Transaction};
 
-use super::{SqliteStore, fetch_limit, into_page};
-use crate::{Event, EventQuery, EventStore, Page, PageRequest, StoreError, StoreResult};
+use super::{SqliteStore, json_array};
+use crate::rows::{self, fetch_limit, into_page};
+use crate::{Event, EventQuery, EventStore, Page, PageRequest, Pruned, StoreResult, UnixMillis};
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -46,8 +46,50 @@ impl EventStore for SqliteStore {
         .bind(fetch_limit(page))
         .fetch_all(&self.reader)
         .await?;
-        let rows = rows.iter().map(event_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows.iter().map(rows::event).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
+    }
+
+    async fn prune_history(&self, before: UnixMillis, now: UnixMillis, batch: u32) -> StoreResult<Pruned> {
+        let mut tx = self.writer.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT delivery_id FROM deliveries
+             WHERE created_at < ?1 AND (lease_until IS NULL OR lease_until <= ?2)
+             ORDER BY created_at LIMIT ?3",
+        )
+        .bind(before)
+        .bind(now)
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
+        .await?;
+        let id_list = json_array(ids.iter());
+        let attempts = sqlx::query(
+            "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&id_list)
+        .execute(&mut *tx)
+        .await?;
+        let deliveries =
+            sqlx::query("DELETE FROM deliveries WHERE delivery_id IN (SELECT value FROM json_each(?))")
+                .bind(&id_list)
+                .execute(&mut *tx)
+                .await?;
+        let events = sqlx::query(
+            "DELETE FROM events WHERE seq IN (
+                 SELECT seq FROM events e
+                 WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id)
+                 ORDER BY e.created_at LIMIT ?2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Pruned {
+            events: events.rows_affected(),
+            deliveries: deliveries.rows_affected(),
+            attempts: attempts.rows_affected(),
+        })
     }
 }
 
@@ -114,19 +156,4 @@ async fn matching_endpoints(tx: &mut Transaction<'_, Sqlite>, event: &Event) -> 
     .fetch_all(&mut **tx)
     .await?;
     Ok(targets)
-}
-
-pub(super) fn event_from_row(row: &SqliteRow) -> StoreResult<(i64, Event)> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("event {what}"));
-    let event = Event {
-        event_id: EventId::parse(row.get("event_id")).map_err(|_| corrupt("id"))?,
-        account_id: AccountId::parse(row.get("account_id")).map_err(|_| corrupt("account"))?,
-        event_type: row.get("event_type"),
-        entity_id: row.get("entity_id"),
-        event_data: row.get("event_data"),
-        callback_url: row.get("callback_url"),
-        callback_id: row.get("callback_id"),
-        created_at: row.get("created_at"),
-    };
-    Ok((row.get("seq"), event))
 }

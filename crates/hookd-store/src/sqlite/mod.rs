@@ -19,7 +19,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{PageRequest, StoreResult};
+use crate::StoreResult;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -70,19 +70,6 @@ impl SqliteStore {
         self.writer.close().await;
         self.reader.close().await;
     }
-}
-
-/// The `LIMIT` to ask for: one more than the page, to learn whether more follow.
-fn fetch_limit(page: PageRequest) -> i64 {
-    i64::from(page.limit) + 1
-}
-
-/// Trims a `limit + 1` fetch to a page, and gives the position to continue from.
-fn into_page<T>(mut rows: Vec<(i64, T)>, page: PageRequest) -> crate::Page<T> {
-    let has_more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let next_before = if has_more { rows.last().map(|(seq, _)| *seq) } else { None };
-    crate::Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_before }
 }
 
 /// A JSON array of ids, for `IN (SELECT value FROM json_each(?))`: one bound parameter

@@ -17,6 +17,10 @@ impl SettingsStore for SqliteStore {
         Ok(())
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn cursor_key(&self) -> StoreResult<CursorKey> {
         let candidate = CursorKey::generate();
         // Insert-if-absent then read: every instance ends up with the same key.

@@ -3,13 +3,10 @@
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, VideoId, VideoStatus};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, fetch_limit, into_page};
-use crate::{
-    Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoResult, VideoStore, VideoUpdate,
-};
+use super::SqliteStore;
+use crate::rows::{self, fetch_limit, into_page};
+use crate::{Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoStore, VideoUpdate};
 
 const COLUMNS: &str =
     "seq, video_id, account_id, video_type, status, request, title, callback_url, callback_id,
@@ -48,13 +45,13 @@ impl VideoStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(video_from_row(&row)?.1)
+        Ok(rows::video(&row)?.1)
     }
 
     async fn find_video(&self, video_id: &VideoId) -> StoreResult<Video> {
         let sql = format!("SELECT {COLUMNS} FROM videos WHERE video_id = ?");
         let row = sqlx::query(&sql).bind(video_id.as_str()).fetch_optional(&self.writer).await?;
-        Ok(video_from_row(&row.ok_or(StoreError::NotFound)?)?.1)
+        Ok(rows::video(&row.ok_or(StoreError::NotFound)?)?.1)
     }
 
     async fn list_videos(&self, status: Option<VideoStatus>, page: PageRequest) -> StoreResult<Page<Video>> {
@@ -67,7 +64,7 @@ impl VideoStore for SqliteStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.reader)
             .await?;
-        let rows = rows.iter().map(video_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows.iter().map(rows::video).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 
@@ -113,36 +110,4 @@ impl VideoStore for SqliteStore {
         tx.commit().await?;
         Ok(Some(deliveries))
     }
-}
-
-fn video_from_row(row: &SqliteRow) -> StoreResult<(i64, Video)> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("video {what}"));
-    let status: String = row.get("status");
-    let video = Video {
-        video_id: VideoId::parse(row.get("video_id")).map_err(|_| corrupt("id"))?,
-        account_id: AccountId::parse(row.get("account_id")).map_err(|_| corrupt("account"))?,
-        video_type: row.get("video_type"),
-        status: VideoStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        request: row.get("request"),
-        title: row.get("title"),
-        callback_url: row.get("callback_url"),
-        callback_id: row.get("callback_id"),
-        output_format: row.get("output_format"),
-        result: VideoResult {
-            video_url: row.get("video_url"),
-            thumbnail_url: row.get("thumbnail_url"),
-            gif_url: row.get("gif_url"),
-            captioned_video_url: row.get("captioned_video_url"),
-            subtitle_url: row.get("subtitle_url"),
-            duration: row.get("duration"),
-            folder_id: row.get("folder_id"),
-            output_language: row.get("output_language"),
-            video_page_url: row.get("video_page_url"),
-            failure_code: row.get("failure_code"),
-            failure_message: row.get("failure_message"),
-        },
-        created_at: row.get("created_at"),
-        completed_at: row.get("completed_at"),
-    };
-    Ok((row.get("seq"), video))
 }

@@ -549,3 +549,74 @@ pub async fn a_video_update_applies_once_and_publishes_its_event_with_it(store: 
     assert_eq!(read.completed_at, Some(NOW + 5));
     assert_eq!(claim(store, NOW + 10, 10, 8).await.len(), 2, "endpoint and callback deliveries");
 }
+
+fn event_at(account_id: &AccountId, created_at: i64) -> Event {
+    Event { created_at, ..event_of(account_id, "batch.finished", None) }
+}
+
+pub async fn retention_prunes_only_history_older_than_the_cutoff(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    let old: Vec<Event> = (0..5).map(|i| event_at(&account, NOW - 40 * 24 * HOUR + i)).collect();
+    let young: Vec<Event> = (0..3).map(|i| event_at(&account, NOW - HOUR + i)).collect();
+    store.publish_events(&old).await.expect("publish old");
+    store.publish_events(&young).await.expect("publish young");
+    // Every old delivery was attempted once and delivered.
+    let claimed = claim(store, NOW - 40 * 24 * HOUR + 10, 100, 100).await;
+    assert_eq!(claimed.len(), 5);
+    let outcomes: Vec<AttemptOutcome> = claimed
+        .iter()
+        .map(|c| outcome(c, NOW - 40 * 24 * HOUR + 20, Some(200), NextStep::Delivered))
+        .collect();
+    store.record_outcomes(&outcomes, 0).await.expect("record");
+
+    let cutoff = NOW - 30 * 24 * HOUR;
+    let first = store.prune_history(cutoff, NOW, 2).await.expect("prune");
+    assert_eq!((first.deliveries, first.attempts), (2, 2), "one small batch at a time");
+    let mut total = first;
+    loop {
+        let pruned = store.prune_history(cutoff, NOW, 2).await.expect("prune");
+        total.events += pruned.events;
+        total.deliveries += pruned.deliveries;
+        total.attempts += pruned.attempts;
+        if pruned.is_less_than(2) {
+            break;
+        }
+    }
+    assert_eq!((total.events, total.deliveries, total.attempts), (5, 5, 5));
+    let left = listed_ids(store, &account, EventQuery::default()).await;
+    let mut expected: Vec<EventId> = young.iter().rev().map(|e| e.event_id.clone()).collect();
+    expected.sort();
+    let mut left_sorted = left.clone();
+    left_sorted.sort();
+    assert_eq!(left_sorted, expected, "only the young events remain");
+    for event in &young {
+        assert_eq!(store.list_deliveries(&account, &event.event_id).await.expect("deliveries").len(), 1);
+    }
+    assert_eq!(store.prune_history(cutoff, NOW, 2).await.expect("prune"), hookd_store::Pruned::default());
+}
+
+pub async fn retention_keeps_deliveries_in_flight_and_their_events(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    let old = event_at(&account, NOW - 40 * 24 * HOUR);
+    store.publish_events(std::slice::from_ref(&old)).await.expect("publish");
+    let leased = store.claim_due(NOW, 10, 8, NOW + LEASE).await.expect("claim");
+    assert_eq!(leased.len(), 1);
+    let cutoff = NOW - 30 * 24 * HOUR;
+    let pruned = store.prune_history(cutoff, NOW + 1, 100).await.expect("prune");
+    assert_eq!(pruned, hookd_store::Pruned::default(), "an attempt in flight keeps its delivery and event");
+    // The attempt reports back after the pruning pass: nothing it needs is gone.
+    store
+        .record_outcomes(&[outcome(&leased[0], NOW + 2, Some(200), NextStep::Delivered)], 0)
+        .await
+        .expect("record after prune");
+    let pruned = store.prune_history(cutoff, NOW + 3, 100).await.expect("prune");
+    assert_eq!((pruned.events, pruned.deliveries, pruned.attempts), (1, 1, 1));
+    assert!(is_not_found(store.list_deliveries(&account, &old.event_id).await));
+}
+
+/// An event of `account` created now, for tests that claim at wall-clock time.
+pub fn event_now(account_id: &AccountId) -> Event {
+    event_at(account_id, hookd_store::now_millis())
+}

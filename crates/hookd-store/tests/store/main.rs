@@ -6,7 +6,7 @@ mod behaviours;
 use std::future::Future;
 use std::pin::Pin;
 
-use hookd_store::{SqliteStore, Store};
+use hookd_store::{PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store, test_server_url};
 
 type Behaviour = for<'a> fn(&'a dyn Store) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
@@ -18,6 +18,18 @@ async fn with_sqlite(behaviour: Behaviour) {
     store.close().await;
 }
 
+/// A fresh database of its own on the server of `HOOKD_TEST_DATABASE_URL`, dropped
+/// when the test ends; nothing if the variable is unset (outside CI).
+async fn with_postgres(behaviour: Behaviour) {
+    let Some(server) = test_server_url() else { return };
+    let database = ScratchDatabase::create(&server).await.expect("create a scratch PostgreSQL database");
+    let store =
+        PostgresStore::connect(database.url(), &PostgresOptions::default()).await.expect("open postgres");
+    behaviour(&store).await;
+    store.close().await;
+    database.drop_database().await.expect("drop the scratch database");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -25,6 +37,14 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $name() {
                     super::with_sqlite(|store| Box::pin(super::behaviours::$name(store))).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::with_postgres(|store| Box::pin(super::behaviours::$name(store))).await;
                 }
             )*
         }
@@ -56,6 +76,8 @@ conformance!(
     resend_schedules_a_new_delivery_of_the_same_event,
     videos_are_scoped_to_their_account,
     a_video_update_applies_once_and_publishes_its_event_with_it,
+    retention_prunes_only_history_older_than_the_cutoff,
+    retention_keeps_deliveries_in_flight_and_their_events,
 );
 
 #[tokio::test]
@@ -69,4 +91,82 @@ async fn sqlite_data_survives_reopening_the_file() {
     use hookd_store::EndpointStore;
     let read = reopened.get_endpoint(&account, &endpoint.endpoint_id).await.expect("endpoint after reopen");
     assert_eq!(read.url, endpoint.url);
+}
+
+/// What only a shared database has: several instances at once.
+mod shared_postgres {
+    use std::time::Duration;
+
+    use hookd_core::EventFilter;
+    use hookd_store::{
+        DeliveryStore, EventStore, PostgresOptions, PostgresStore, ScratchDatabase, test_server_url,
+    };
+
+    use super::behaviours;
+
+    async fn two_instances() -> Option<(ScratchDatabase, PostgresStore, PostgresStore)> {
+        let server = test_server_url()?;
+        let database = ScratchDatabase::create(&server).await.expect("scratch database");
+        let options = PostgresOptions::default();
+        let a = PostgresStore::connect(database.url(), &options).await.expect("instance a");
+        let b = PostgresStore::connect(database.url(), &options).await.expect("instance b");
+        Some((database, a, b))
+    }
+
+    /// An endpoint that takes every event.
+    async fn catch_all_endpoint(store: &PostgresStore, account: &hookd_core::AccountId, n: usize) {
+        let mut endpoint = behaviours::endpoint_for(account, n);
+        endpoint.events = EventFilter::All;
+        endpoint.entity_id = None;
+        hookd_store::EndpointStore::create_endpoint(store, &endpoint).await.expect("endpoint");
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_never_take_the_same_delivery() {
+        let Some((database, a, b)) = two_instances().await else { return };
+        let account = behaviours::new_account(&a, "a").await;
+        for n in 0..4 {
+            catch_all_endpoint(&a, &account, n).await;
+        }
+        let events: Vec<_> = (0..250).map(|_| behaviours::event_now(&account)).collect();
+        a.publish_events(&events).await.expect("publish");
+        let now = hookd_store::now_millis();
+        let claim = |store: PostgresStore| async move {
+            let mut ids = Vec::new();
+            loop {
+                let claimed = store.claim_due(now, 25, 1_000, now + 60_000).await.expect("claim");
+                if claimed.is_empty() {
+                    return ids;
+                }
+                ids.extend(claimed.into_iter().map(|c| c.delivery_id));
+            }
+        };
+        let (from_a, from_b) = tokio::join!(claim(a.clone()), claim(b.clone()));
+        let mut all: Vec<_> = from_a.iter().chain(&from_b).cloned().collect();
+        let claimed = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), claimed, "a delivery was claimed twice");
+        assert_eq!(claimed, 1_000, "every delivery was claimed once");
+        a.close().await;
+        b.close().await;
+        database.drop_database().await.expect("drop");
+    }
+
+    #[tokio::test]
+    async fn publishing_on_one_instance_signals_the_others() {
+        let Some((database, a, b)) = two_instances().await else { return };
+        let mut feed = b.watch_new_deliveries().await.expect("listen").expect("postgres has a feed");
+        let account = behaviours::new_account(&a, "a").await;
+        catch_all_endpoint(&a, &account, 0).await;
+        a.publish_events(&[behaviours::event_now(&account)]).await.expect("publish");
+        tokio::time::timeout(Duration::from_secs(30), feed.next())
+            .await
+            .expect("the other instance heard of the new delivery")
+            .expect("feed");
+        drop(feed);
+        a.close().await;
+        b.close().await;
+        database.drop_database().await.expect("drop");
+    }
 }

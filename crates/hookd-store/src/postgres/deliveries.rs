@@ -1,0 +1,349 @@
+//! The delivery queue on PostgreSQL: claims skip rows another instance is claiming,
+//! outcomes are written a batch per statement, and new deliveries are announced with
+//! `LISTEN`/`NOTIFY`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, EndpointId, EventId};
+use sqlx::postgres::PgListener;
+use sqlx::{Postgres, Row, Transaction};
+
+use super::events::NewDeliveries;
+use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array};
+use crate::rows;
+use crate::{
+    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, NextStep,
+    QueueDepth, StoreError, StoreResult, UnixMillis,
+};
+
+/// The SQLite claim's rules (oldest due first; no destination beyond its cap; disabled
+/// endpoints wait; a bounded candidate window), plus `SKIP LOCKED`: rows another
+/// instance is claiming at this moment are passed over instead of waited for, and the
+/// lease is written in the same statement.
+///
+/// Two instances claiming at the same instant each see the other's leases only once
+/// committed, so a destination can briefly have up to one claim's worth more than its
+/// cap in flight; the cap is a politeness limit, and the next claims correct it.
+const CLAIM: &str = "
+    WITH busy AS (
+        SELECT target, COUNT(*) AS leased FROM deliveries
+        WHERE state = 'pending' AND lease_until > $1
+        GROUP BY target
+    ), candidates AS (
+        SELECT d.seq, d.target, d.next_attempt_at
+        FROM deliveries d
+        WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+          AND d.target NOT IN (SELECT target FROM busy WHERE leased >= $2)
+          AND (d.endpoint_id IS NULL
+               OR EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = d.endpoint_id
+                                                      AND p.status = 'enabled' AND p.deleted_at IS NULL))
+        ORDER BY d.next_attempt_at
+        LIMIT $4
+        FOR UPDATE OF d SKIP LOCKED
+    ), ranked AS (
+        SELECT seq, target, next_attempt_at,
+               ROW_NUMBER() OVER (PARTITION BY target ORDER BY next_attempt_at, seq) AS position
+        FROM candidates
+    ), chosen AS (
+        SELECT ranked.seq FROM ranked LEFT JOIN busy ON busy.target = ranked.target
+        WHERE ranked.position + COALESCE(busy.leased, 0) <= $2
+        ORDER BY ranked.next_attempt_at, ranked.seq
+        LIMIT $3
+    )
+    UPDATE deliveries SET lease_until = $5, next_attempt_at = $5
+    FROM chosen WHERE deliveries.seq = chosen.seq
+    RETURNING deliveries.delivery_id";
+
+/// How many candidates a claim of `limit` looks at.
+fn candidate_window(limit: u32) -> i64 {
+    (i64::from(limit) * 4).max(64)
+}
+
+const SELECT_CLAIMED: &str = "
+    SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
+           p.secret, e.event_type, e.event_data
+    FROM deliveries d
+    JOIN events e ON e.event_id = d.event_id
+    LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
+    WHERE d.delivery_id = ANY($1)
+    ORDER BY d.next_attempt_at, d.seq";
+
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: u32,
+        per_target_cap: u32,
+        lease_until: UnixMillis,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(CLAIM)
+            .bind(now)
+            .bind(i64::from(per_target_cap))
+            .bind(i64::from(limit))
+            .bind(candidate_window(limit))
+            .bind(lease_until)
+            .fetch_all(&mut *tx)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(SELECT_CLAIMED).bind(&ids).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.iter().map(rows::claimed_delivery).collect()
+    }
+
+    async fn record_outcomes(
+        &self,
+        outcomes: &[AttemptOutcome],
+        disable_before: UnixMillis,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_attempts(&mut tx, outcomes).await?;
+        update_deliveries(&mut tx, outcomes).await?;
+        update_endpoint_health(&mut tx, outcomes, disable_before).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
+        let due = sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(due)
+    }
+
+    async fn release_all_leases(&self, now: UnixMillis) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = $1
+             WHERE state = 'pending' AND lease_until IS NOT NULL",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NEW_DELIVERIES_CHANNEL).await?;
+        Ok(Some(Box::new(NotifyFeed { listener })))
+    }
+
+    async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE next_attempt_at <= $1), COUNT(*) FILTER (WHERE lease_until > $1)
+             FROM deliveries WHERE state = 'pending'",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueDepth { due: row.try_get(0)?, in_flight: row.try_get(1)? })
+    }
+
+    async fn list_deliveries(
+        &self,
+        account_id: &AccountId,
+        event_id: &EventId,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let mut tx = self.pool.begin().await?;
+        ensure_event_of(&mut tx, account_id, event_id).await?;
+        let rows = sqlx::query(
+            "SELECT d.delivery_id, d.endpoint_id, COALESCE(p.url, d.callback_url) AS url, d.state,
+                    d.next_attempt_at
+             FROM deliveries d LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
+             WHERE d.event_id = $1 AND d.account_id = $2 ORDER BY d.seq",
+        )
+        .bind(event_id.as_str())
+        .bind(account_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let attempts = sqlx::query(
+            "SELECT a.delivery_id, a.attempted_at, a.status_code, a.duration_ms, a.error, a.response_body
+             FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id
+             WHERE d.event_id = $1 ORDER BY a.seq",
+        )
+        .bind(event_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let records = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+        rows::with_attempts(records, &attempts)
+    }
+
+    async fn resend(
+        &self,
+        account_id: &AccountId,
+        event_id: &EventId,
+        endpoint_id: Option<&EndpointId>,
+        now: UnixMillis,
+    ) -> StoreResult<usize> {
+        let mut tx = self.pool.begin().await?;
+        let event = ensure_event_of(&mut tx, account_id, event_id).await?;
+        // FOR SHARE, as in publishing: a concurrent delete waits and then cancels these.
+        let endpoints: Vec<String> = match endpoint_id {
+            Some(endpoint_id) => {
+                let live: Option<String> = sqlx::query_scalar(
+                    "SELECT endpoint_id FROM endpoints
+                     WHERE account_id = $1 AND endpoint_id = $2 AND deleted_at IS NULL FOR SHARE",
+                )
+                .bind(account_id.as_str())
+                .bind(endpoint_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                vec![live.ok_or(StoreError::NotFound)?]
+            }
+            None => {
+                sqlx::query_scalar(
+                    "SELECT p.endpoint_id FROM endpoints p
+                     WHERE p.deleted_at IS NULL
+                       AND p.endpoint_id IN (SELECT endpoint_id FROM deliveries WHERE event_id = $1)
+                     ORDER BY p.seq FOR SHARE",
+                )
+                .bind(event_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        let callbacks: Vec<String> = if endpoint_id.is_some() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT DISTINCT callback_url FROM deliveries WHERE event_id = $1 AND callback_url IS NOT NULL",
+            )
+            .bind(event_id.as_str())
+            .fetch_all(&mut *tx)
+            .await?
+        };
+        let mut deliveries = NewDeliveries::default();
+        for endpoint in &endpoints {
+            deliveries.push(&event, Some(endpoint), None, now);
+        }
+        for callback in &callbacks {
+            deliveries.push(&event, None, Some(callback), now);
+        }
+        let count = deliveries.len();
+        deliveries.insert(&mut tx).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+}
+
+async fn insert_attempts(tx: &mut Transaction<'_, Postgres>, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])",
+    )
+    .bind(id_array(outcomes.iter().map(|o| &o.delivery_id)))
+    .bind(outcomes.iter().map(|o| o.attempt.attempted_at).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.attempt.status_code.map(i64::from)).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.attempt.duration_ms).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.attempt.error.as_deref()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.attempt.response_body.as_deref()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `state = 'pending'` keeps a delivery cancelled meanwhile (endpoint deleted) cancelled.
+async fn update_deliveries(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &[AttemptOutcome],
+) -> StoreResult<()> {
+    let (states, due): (Vec<&str>, Vec<Option<i64>>) =
+        outcomes.iter().map(|o| rows::state_after(o.next)).unzip();
+    sqlx::query(
+        "UPDATE deliveries d SET attempts = d.attempts + 1, state = u.state, next_attempt_at = u.next_attempt_at,
+                                 lease_until = NULL, updated_at = u.attempted_at
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+              AS u (delivery_id, state, next_attempt_at, attempted_at)
+         WHERE d.delivery_id = u.delivery_id AND d.state = 'pending'",
+    )
+    .bind(id_array(outcomes.iter().map(|o| &o.delivery_id)))
+    .bind(states)
+    .bind(due)
+    .bind(outcomes.iter().map(|o| o.attempt.attempted_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a batch says about one endpoint's failure run.
+#[derive(Default)]
+struct Health {
+    /// A success in the batch ended the run that was open before it.
+    succeeded: bool,
+    /// The first failure after the batch's last success: the start of the open run.
+    first_failure: Option<UnixMillis>,
+}
+
+/// Applies the batch's effect on each endpoint's failure run in endpoint-id order, so
+/// two instances writing at once lock endpoint rows in the same order and cannot
+/// deadlock. The usual all-success batch writes nothing (the WHERE clause).
+async fn update_endpoint_health(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &[AttemptOutcome],
+    disable_before: UnixMillis,
+) -> StoreResult<()> {
+    let mut health: BTreeMap<&str, Health> = BTreeMap::new();
+    for outcome in outcomes {
+        let Some(endpoint_id) = &outcome.endpoint_id else { continue };
+        let entry = health.entry(endpoint_id.as_str()).or_default();
+        if outcome.next == NextStep::Delivered {
+            entry.succeeded = true;
+            entry.first_failure = None;
+        } else if entry.first_failure.is_none() {
+            entry.first_failure = Some(outcome.attempt.attempted_at);
+        }
+    }
+    for (endpoint_id, health) in health {
+        sqlx::query(
+            "UPDATE endpoints SET
+                 failing_since = CASE WHEN $2 THEN $3 ELSE COALESCE(failing_since, $3) END,
+                 status = CASE WHEN (CASE WHEN $2 THEN $3 ELSE COALESCE(failing_since, $3) END) <= $4
+                               THEN 'disabled' ELSE status END
+             WHERE endpoint_id = $1 AND ($3::bigint IS NOT NULL OR failing_since IS NOT NULL)",
+        )
+        .bind(endpoint_id)
+        .bind(health.succeeded)
+        .bind(health.first_failure)
+        .bind(disable_before)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The event, if it belongs to the account; otherwise `NotFound`, as for a missing one.
+async fn ensure_event_of(
+    tx: &mut Transaction<'_, Postgres>,
+    account_id: &AccountId,
+    event_id: &EventId,
+) -> StoreResult<Event> {
+    let row = sqlx::query(
+        "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
+         FROM events WHERE account_id = $1 AND event_id = $2",
+    )
+    .bind(account_id.as_str())
+    .bind(event_id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    Ok(rows::event(&row)?.1)
+}
+
+/// `LISTEN` on a connection of its own.
+struct NotifyFeed {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl DeliveryFeed for NotifyFeed {
+    async fn next(&mut self) -> StoreResult<()> {
+        // `try_recv` returns `None` when the connection was lost; the next call
+        // reconnects and listens again. Either way the caller should look for work.
+        self.listener.try_recv().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! Webhook endpoints. Every query is scoped by `account_id` and hides deleted rows.
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId};
+
+use super::PostgresStore;
+use crate::rows::{self, fetch_limit, into_page};
+use crate::{Endpoint, EndpointPatch, EndpointStore, Page, PageRequest, StoreError, StoreResult, UnixMillis};
+
+const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, secret, created_at";
+
+#[async_trait]
+impl EndpointStore for PostgresStore {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO endpoints (endpoint_id, account_id, url, events, entity_id, status, secret, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(endpoint.endpoint_id.as_str())
+        .bind(endpoint.account_id.as_str())
+        .bind(endpoint.url.as_str())
+        .bind(rows::events_column(&endpoint.events))
+        .bind(endpoint.entity_id.as_ref().map(EntityId::as_str))
+        .bind(endpoint.status.as_str())
+        .bind(endpoint.secret.expose())
+        .bind(endpoint.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, account_id: &AccountId, endpoint_id: &EndpointId) -> StoreResult<Endpoint> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM endpoints WHERE account_id = $1 AND endpoint_id = $2 AND deleted_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account_id.as_str())
+            .bind(endpoint_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(rows::endpoint(&row)?.1)
+    }
+
+    async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM endpoints
+             WHERE account_id = $1 AND deleted_at IS NULL AND seq < $2
+             ORDER BY seq DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account_id.as_str())
+            .bind(page.before.unwrap_or(i64::MAX))
+            .bind(fetch_limit(page))
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows.iter().map(rows::endpoint).collect::<StoreResult<Vec<_>>>()?;
+        Ok(into_page(rows, page))
+    }
+
+    async fn update_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        patch: &EndpointPatch,
+        now: UnixMillis,
+    ) -> StoreResult<Endpoint> {
+        // `events` needs a flag beside its value because NULL is a meaningful new value.
+        let sql = format!(
+            "UPDATE endpoints SET
+                url = COALESCE($1, url),
+                events = CASE WHEN $2 THEN $3 ELSE events END,
+                status = COALESCE($4, status),
+                -- Re-enabling starts a fresh failure run, so one more failure does not
+                -- disable the endpoint again at once.
+                failing_since = CASE WHEN $4 = 'enabled' THEN NULL ELSE failing_since END,
+                updated_at = $5
+             WHERE account_id = $6 AND endpoint_id = $7 AND deleted_at IS NULL
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(patch.url.as_ref().map(EndpointUrl::as_str))
+            .bind(patch.events.is_some())
+            .bind(patch.events.as_ref().and_then(rows::events_column))
+            .bind(patch.status.map(EndpointStatus::as_str))
+            .bind(now)
+            .bind(account_id.as_str())
+            .bind(endpoint_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(rows::endpoint(&row)?.1)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "UPDATE endpoints SET deleted_at = $1, updated_at = $1
+             WHERE account_id = $2 AND endpoint_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Nothing more is sent to a deleted endpoint; an attempt already in flight
+        // (on any instance) finds its delivery cancelled when it reports back.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_until = NULL, updated_at = $1
+             WHERE endpoint_id = $2 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(endpoint_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        secret: &EndpointSecret,
+        now: UnixMillis,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE endpoints SET secret = $1, updated_at = $2
+             WHERE account_id = $3 AND endpoint_id = $4 AND deleted_at IS NULL",
+        )
+        .bind(secret.expose())
+        .bind(now)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

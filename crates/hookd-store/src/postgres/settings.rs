@@ -1,0 +1,83 @@
+//! Server-wide settings (cursor key, admin token hash) and the first-start bootstrap.
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, ApiKey, CursorKey, TokenHash};
+
+use super::{Duty, PostgresStore};
+use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
+
+const CURSOR_KEY: &str = "cursor_key";
+const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
+
+#[async_trait]
+impl SettingsStore for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn cursor_key(&self) -> StoreResult<CursorKey> {
+        // Insert-if-absent then read: every instance ends up with the same key.
+        let stored: Vec<u8> = sqlx::query_scalar(
+            "WITH inserted AS (
+                 INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value
+             )
+             SELECT value FROM inserted UNION ALL SELECT value FROM settings WHERE name = $1 LIMIT 1",
+        )
+        .bind(CURSOR_KEY)
+        .bind(&CursorKey::generate().as_bytes()[..])
+        .fetch_one(&self.pool)
+        .await?;
+        let bytes: [u8; 32] =
+            stored.try_into().map_err(|_| StoreError::Corrupt("cursor key is not 32 bytes".into()))?;
+        Ok(CursorKey::from_bytes(bytes))
+    }
+
+    async fn admin_token_hash(&self) -> StoreResult<Option<TokenHash>> {
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(ADMIN_TOKEN_HASH)
+            .fetch_optional(&self.pool)
+            .await?;
+        stored
+            .map(|hex| {
+                std::str::from_utf8(&hex)
+                    .ok()
+                    .and_then(TokenHash::from_hex)
+                    .ok_or_else(|| StoreError::Corrupt("admin token hash".into()))
+            })
+            .transpose()
+    }
+
+    async fn save_admin_token_hash(&self, hash: &TokenHash) -> StoreResult<bool> {
+        let result =
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(ADMIN_TOKEN_HASH)
+                .bind(hash.to_hex().into_bytes())
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn bootstrap_default_account(&self, key: &ApiKey, now: UnixMillis) -> StoreResult<Option<Account>> {
+        let mut tx = self.pool.begin().await?;
+        // Instances starting together queue here, so exactly one creates `default`.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(Duty::Bootstrap as i64)
+            .execute(&mut *tx)
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts)").fetch_one(&mut *tx).await?;
+        if exists {
+            return Ok(None);
+        }
+        let account =
+            Account { account_id: AccountId::new_random(), name: "default".into(), created_at: now };
+        super::accounts::insert_account(&mut tx, &account, key).await?;
+        tx.commit().await?;
+        Ok(Some(account))
+    }
+}

@@ -1,0 +1,115 @@
+//! Video jobs. A status change is conditional on the status it was decided from, and
+//! publishes its event in the same transaction.
+
+use async_trait::async_trait;
+use hookd_core::{AccountId, VideoId, VideoStatus};
+
+use super::PostgresStore;
+use crate::rows::{self, fetch_limit, into_page};
+use crate::{Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoStore, VideoUpdate};
+
+const COLUMNS: &str =
+    "seq, video_id, account_id, video_type, status, request, title, callback_url, callback_id,
+    output_format, video_url, thumbnail_url, gif_url, captioned_video_url, subtitle_url, duration, folder_id,
+    output_language, video_page_url, failure_code, failure_message, created_at, completed_at";
+
+#[async_trait]
+impl VideoStore for PostgresStore {
+    async fn create_video(&self, video: &Video) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO videos (video_id, account_id, video_type, status, request, title, callback_url, callback_id,
+                                 output_format, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(video.video_id.as_str())
+        .bind(video.account_id.as_str())
+        .bind(&video.video_type)
+        .bind(video.status.as_str())
+        .bind(&video.request)
+        .bind(video.title.as_deref())
+        .bind(video.callback_url.as_deref())
+        .bind(video.callback_id.as_deref())
+        .bind(&video.output_format)
+        .bind(video.created_at)
+        .bind(video.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_video(&self, account_id: &AccountId, video_id: &VideoId) -> StoreResult<Video> {
+        let sql = format!("SELECT {COLUMNS} FROM videos WHERE account_id = $1 AND video_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(account_id.as_str())
+            .bind(video_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(rows::video(&row)?.1)
+    }
+
+    async fn find_video(&self, video_id: &VideoId) -> StoreResult<Video> {
+        let sql = format!("SELECT {COLUMNS} FROM videos WHERE video_id = $1");
+        let row = sqlx::query(&sql).bind(video_id.as_str()).fetch_optional(&self.pool).await?;
+        Ok(rows::video(&row.ok_or(StoreError::NotFound)?)?.1)
+    }
+
+    async fn list_videos(&self, status: Option<VideoStatus>, page: PageRequest) -> StoreResult<Page<Video>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM videos WHERE ($1 IS NULL OR status = $1) AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(status.map(VideoStatus::as_str))
+            .bind(page.before.unwrap_or(i64::MAX))
+            .bind(fetch_limit(page))
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows.iter().map(rows::video).collect::<StoreResult<Vec<_>>>()?;
+        Ok(into_page(rows, page))
+    }
+
+    async fn update_video(
+        &self,
+        video_id: &VideoId,
+        update: &VideoUpdate,
+        now: UnixMillis,
+    ) -> StoreResult<Option<usize>> {
+        let mut tx = self.pool.begin().await?;
+        let result = &update.result;
+        let changed = sqlx::query(
+            "UPDATE videos SET status = $1, video_url = $2, thumbnail_url = $3, gif_url = $4, captioned_video_url = $5,
+                 subtitle_url = $6, duration = $7, folder_id = $8, output_language = $9, video_page_url = $10,
+                 failure_code = $11, failure_message = $12, completed_at = $13, updated_at = $14
+             WHERE video_id = $15 AND status = $16",
+        )
+        .bind(update.status.as_str())
+        .bind(result.video_url.as_deref())
+        .bind(result.thumbnail_url.as_deref())
+        .bind(result.gif_url.as_deref())
+        .bind(result.captioned_video_url.as_deref())
+        .bind(result.subtitle_url.as_deref())
+        .bind(result.duration)
+        .bind(result.folder_id.as_deref())
+        .bind(result.output_language.as_deref())
+        .bind(result.video_page_url.as_deref())
+        .bind(result.failure_code.as_deref())
+        .bind(result.failure_message.as_deref())
+        .bind(update.completed_at)
+        .bind(now)
+        .bind(video_id.as_str())
+        .bind(update.expected.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let deliveries = match &update.event {
+            Some(event) => {
+                super::events::publish_in(&mut tx, std::slice::from_ref(event)).await?.iter().sum()
+            }
+            None => 0,
+        };
+        tx.commit().await?;
+        Ok(Some(deliveries))
+    }
+}

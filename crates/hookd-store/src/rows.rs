@@ -1,0 +1,205 @@
+//! Result rows into records, shared by both databases: the two schemas use the same
+//! column names and compatible types (TEXT, 64-bit integers, doubles), so each mapping
+//! is written once. A value that no longer parses is [`StoreError::Corrupt`], never a
+//! panic.
+
+use hookd_core::{
+    AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId,
+    EventFilter, EventId, VideoId, VideoStatus,
+};
+use sqlx::Row;
+
+use crate::{
+    AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, Event, NextStep, Page, PageRequest, StoreError,
+    StoreResult, Video, VideoResult,
+};
+
+/// Typed column access, the same for a SQLite and a PostgreSQL row.
+pub(crate) trait RecordRow {
+    fn text(&self, column: &str) -> StoreResult<String>;
+    fn text_opt(&self, column: &str) -> StoreResult<Option<String>>;
+    fn int(&self, column: &str) -> StoreResult<i64>;
+    fn int_opt(&self, column: &str) -> StoreResult<Option<i64>>;
+    fn real_opt(&self, column: &str) -> StoreResult<Option<f64>>;
+}
+
+macro_rules! record_row {
+    ($row:ty) => {
+        impl RecordRow for $row {
+            fn text(&self, column: &str) -> StoreResult<String> {
+                Ok(self.try_get(column)?)
+            }
+            fn text_opt(&self, column: &str) -> StoreResult<Option<String>> {
+                Ok(self.try_get(column)?)
+            }
+            fn int(&self, column: &str) -> StoreResult<i64> {
+                Ok(self.try_get(column)?)
+            }
+            fn int_opt(&self, column: &str) -> StoreResult<Option<i64>> {
+                Ok(self.try_get(column)?)
+            }
+            fn real_opt(&self, column: &str) -> StoreResult<Option<f64>> {
+                Ok(self.try_get(column)?)
+            }
+        }
+    };
+}
+
+record_row!(sqlx::sqlite::SqliteRow);
+record_row!(sqlx::postgres::PgRow);
+
+/// The `LIMIT` to ask for: one more than the page, to learn whether more follow.
+pub(crate) fn fetch_limit(page: PageRequest) -> i64 {
+    i64::from(page.limit) + 1
+}
+
+/// Trims a `limit + 1` fetch to a page, and gives the position to continue from.
+pub(crate) fn into_page<T>(mut rows: Vec<(i64, T)>, page: PageRequest) -> Page<T> {
+    let has_more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let next_before = if has_more { rows.last().map(|(seq, _)| *seq) } else { None };
+    Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_before }
+}
+
+/// Catalog names never contain commas, so a comma-joined list round-trips.
+pub(crate) fn events_column(events: &EventFilter) -> Option<String> {
+    events.as_list().map(|types| types.join(","))
+}
+
+/// A delivery's state column and due time after an attempt.
+pub(crate) fn state_after(next: NextStep) -> (&'static str, Option<i64>) {
+    match next {
+        NextStep::Delivered => ("delivered", None),
+        NextStep::RetryAt(at) => ("pending", Some(at)),
+        NextStep::Failed => ("failed", None),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn endpoint_id_opt(row: &impl RecordRow) -> StoreResult<Option<EndpointId>> {
+    row.text_opt("endpoint_id")?
+        .as_deref()
+        .map(EndpointId::parse)
+        .transpose()
+        .map_err(|_| corrupt("delivery endpoint"))
+}
+
+pub(crate) fn account_id(row: &impl RecordRow) -> StoreResult<AccountId> {
+    AccountId::parse(&row.text("account_id")?).map_err(|_| corrupt("account id"))
+}
+
+pub(crate) fn endpoint(row: &impl RecordRow) -> StoreResult<(i64, Endpoint)> {
+    let endpoint = Endpoint {
+        endpoint_id: EndpointId::parse(&row.text("endpoint_id")?).map_err(|_| corrupt("endpoint id"))?,
+        account_id: account_id(row)?,
+        url: EndpointUrl::from_stored(row.text("url")?),
+        events: match row.text_opt("events")? {
+            None => EventFilter::All,
+            Some(list) => EventFilter::Only(list.split(',').map(str::to_owned).collect()),
+        },
+        entity_id: row
+            .text_opt("entity_id")?
+            .map(EntityId::parse)
+            .transpose()
+            .map_err(|_| corrupt("endpoint entity_id"))?,
+        status: EndpointStatus::parse(&row.text("status")?).ok_or_else(|| corrupt("endpoint status"))?,
+        secret: EndpointSecret::from_stored(row.text("secret")?),
+        created_at: row.int("created_at")?,
+    };
+    Ok((row.int("seq")?, endpoint))
+}
+
+pub(crate) fn event(row: &impl RecordRow) -> StoreResult<(i64, Event)> {
+    let event = Event {
+        event_id: EventId::parse(&row.text("event_id")?).map_err(|_| corrupt("event id"))?,
+        account_id: account_id(row)?,
+        event_type: row.text("event_type")?,
+        entity_id: row.text_opt("entity_id")?,
+        event_data: row.text("event_data")?,
+        callback_url: row.text_opt("callback_url")?,
+        callback_id: row.text_opt("callback_id")?,
+        created_at: row.int("created_at")?,
+    };
+    Ok((row.int("seq")?, event))
+}
+
+pub(crate) fn claimed_delivery(row: &impl RecordRow) -> StoreResult<ClaimedDelivery> {
+    Ok(ClaimedDelivery {
+        delivery_id: DeliveryId::parse(&row.text("delivery_id")?).map_err(|_| corrupt("delivery id"))?,
+        event_id: EventId::parse(&row.text("event_id")?).map_err(|_| corrupt("delivery event id"))?,
+        event_type: row.text("event_type")?,
+        event_data: row.text("event_data")?,
+        url: row.text("url")?,
+        endpoint_id: endpoint_id_opt(row)?,
+        secret: row.text_opt("secret")?.map(EndpointSecret::from_stored),
+        attempts_made: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+    })
+}
+
+pub(crate) fn delivery(row: &impl RecordRow) -> StoreResult<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        delivery_id: DeliveryId::parse(&row.text("delivery_id")?).map_err(|_| corrupt("delivery id"))?,
+        endpoint_id: endpoint_id_opt(row)?,
+        url: row.text("url")?,
+        state: DeliveryState::parse(&row.text("state")?).ok_or_else(|| corrupt("delivery state"))?,
+        next_attempt_at: row.int_opt("next_attempt_at")?,
+        attempts: Vec::new(),
+    })
+}
+
+pub(crate) fn attempt(row: &impl RecordRow) -> StoreResult<AttemptRecord> {
+    Ok(AttemptRecord {
+        attempted_at: row.int("attempted_at")?,
+        status_code: row.int_opt("status_code")?.and_then(|code| u16::try_from(code).ok()),
+        duration_ms: row.int("duration_ms")?,
+        error: row.text_opt("error")?,
+        response_body: row.text_opt("response_body")?,
+    })
+}
+
+/// Attaches attempts (rows with a `delivery_id`, oldest first) to their deliveries.
+pub(crate) fn with_attempts(
+    mut deliveries: Vec<DeliveryRecord>,
+    attempt_rows: &[impl RecordRow],
+) -> StoreResult<Vec<DeliveryRecord>> {
+    for row in attempt_rows {
+        let delivery_id = row.text("delivery_id")?;
+        if let Some(record) = deliveries.iter_mut().find(|r| r.delivery_id.as_str() == delivery_id) {
+            record.attempts.push(attempt(row)?);
+        }
+    }
+    Ok(deliveries)
+}
+
+pub(crate) fn video(row: &impl RecordRow) -> StoreResult<(i64, Video)> {
+    let video = Video {
+        video_id: VideoId::parse(&row.text("video_id")?).map_err(|_| corrupt("video id"))?,
+        account_id: account_id(row)?,
+        video_type: row.text("video_type")?,
+        status: VideoStatus::parse(&row.text("status")?).ok_or_else(|| corrupt("video status"))?,
+        request: row.text("request")?,
+        title: row.text_opt("title")?,
+        callback_url: row.text_opt("callback_url")?,
+        callback_id: row.text_opt("callback_id")?,
+        output_format: row.text("output_format")?,
+        result: VideoResult {
+            video_url: row.text_opt("video_url")?,
+            thumbnail_url: row.text_opt("thumbnail_url")?,
+            gif_url: row.text_opt("gif_url")?,
+            captioned_video_url: row.text_opt("captioned_video_url")?,
+            subtitle_url: row.text_opt("subtitle_url")?,
+            duration: row.real_opt("duration")?,
+            folder_id: row.text_opt("folder_id")?,
+            output_language: row.text_opt("output_language")?,
+            video_page_url: row.text_opt("video_page_url")?,
+            failure_code: row.text_opt("failure_code")?,
+            failure_message: row.text_opt("failure_message")?,
+        },
+        created_at: row.int("created_at")?,
+        completed_at: row.int_opt("completed_at")?,
+    };
+    Ok((row.int("seq")?, video))
+}
