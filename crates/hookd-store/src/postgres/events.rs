@@ -3,6 +3,7 @@
 //! transaction sends `NOTIFY` so every instance's dispatcher wakes when it commits.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId};
@@ -178,9 +179,8 @@ pub(super) async fn publish_in(
     let mut counts = Vec::with_capacity(events.len());
     for event in events {
         let key = (&event.account_id, event.event_type.as_str(), event.entity_id.as_deref());
-        if !matches.contains_key(&key) {
-            let targets = matching_endpoints(tx, event).await?;
-            matches.insert(key, targets);
+        if let Entry::Vacant(slot) = matches.entry(key) {
+            slot.insert(matching_endpoints(tx, event).await?);
         }
         let targets = matches.get(&key).map(Vec::as_slice).unwrap_or_default();
         for endpoint_id in targets {
