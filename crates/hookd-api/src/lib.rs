@@ -91,6 +91,19 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let (routes, openapi) = api_routes(&state).split_for_parts();
     let openapi = Arc::new(openapi);
+    let routes =
+        routes.route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))));
+    with_middleware(routes, state)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: what a delivery-only instance
+/// (`--role worker`) serves, so it can be probed and scraped.
+pub fn operations_router(state: ApiState) -> Router {
+    let (routes, _) = operations_routes().split_for_parts();
+    with_middleware(routes, state)
+}
+
+fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(
@@ -101,11 +114,7 @@ pub fn router(state: ApiState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn(error::log_internal_errors))
         .layer(from_fn(error::envelope_for_method_not_allowed));
-    routes
-        .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
-        .fallback(error::route_not_found)
-        .layer(middleware)
-        .with_state(state)
+    routes.fallback(error::route_not_found).layer(middleware).with_state(state)
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -142,11 +151,17 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .route_layer(from_fn_with_state(state.clone(), idempotency::operator_idempotency))
         .route_layer(from_fn_with_state(state.clone(), extract::require_admin))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
-    let operations = OpenApiRouter::new()
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(customer)
+        .merge(operator)
+        .merge(operations_routes())
+}
+
+fn operations_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics));
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(customer).merge(operator).merge(operations)
+        .routes(routes!(ops::metrics))
 }
 
 /// Every request's span carries its id, so each log line of the request can be found.

@@ -78,6 +78,7 @@ impl Dispatcher {
             self.config.disable_after,
             recorded.clone(),
         ));
+        let feed = tokio::spawn(forward_signals(self.store.clone(), self.wake.clone(), shutdown.clone()));
         let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
         let mut attempts = JoinSet::new();
         let lease = self.config.attempt_timeout + LEASE_MARGIN;
@@ -126,6 +127,7 @@ impl Dispatcher {
         while attempts.join_next().await.is_some() {}
         drop(outcome_sender);
         let _ = writer.await;
+        let _ = feed.await;
     }
 
     async fn time_until_next_due(&self) -> Duration {
@@ -224,4 +226,37 @@ fn record_metrics(report: &AttemptReport, next: NextStep) {
 fn jitter() -> f64 {
     let bytes = hookd_core::random::random_bytes::<4>();
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX) * 2.0 - 1.0
+}
+
+/// On a shared database, wakes the loop when another instance commits new deliveries,
+/// so they are sent at once rather than at the next poll.
+async fn forward_signals(store: Arc<dyn Store>, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut feed = loop {
+        match store.watch_new_deliveries().await {
+            Ok(Some(feed)) => break feed,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not listen for new deliveries; polling meanwhile");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(MAX_IDLE_SLEEP) => {}
+                }
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            signal = feed.next() => {
+                if let Err(error) = signal {
+                    tracing::warn!(error = %error, "lost the new-deliveries feed; reconnecting");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(MAX_IDLE_SLEEP) => {}
+                    }
+                }
+                wake.notify_one();
+            }
+        }
+    }
 }

@@ -84,6 +84,8 @@ pub trait SettingsStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// Whether other hookd processes may be using this database at the same time.
     fn shared(&self) -> bool;
+    /// Closes the connections, waiting for running statements.
+    async fn close(&self);
     /// The key that signs pagination cursors, created on first use.
     async fn cursor_key(&self) -> StoreResult<CursorKey>;
     /// The stored admin token hash, if a token was generated earlier.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use hookd_delivery::Dispatcher;
-use hookd_store::{SqliteStore, Store, now_millis};
+use hookd_store::{Store, now_millis};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,9 +19,10 @@ use crate::janitor;
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
-    dispatcher: Dispatcher,
-    sqlite: SqliteStore,
+    /// `None` with `--role api`: another instance delivers.
+    dispatcher: Option<Dispatcher>,
     store: Arc<dyn Store>,
+    janitor: janitor::Janitor,
     /// Set with `--demo-renderer`: the admin token and the render time.
     demo_renderer: Option<(String, std::time::Duration)>,
     shutdown: CancellationToken,
@@ -31,11 +32,14 @@ impl App {
     pub async fn build(args: &ServeArgs) -> Result<Self, StartupError> {
         let prepared = config::prepare(args).await?;
         // A SQLite file belongs to one process, so at startup no lease can belong to a
-        // live worker: deliveries interrupted by a crash are due again at once.
-        let released =
-            prepared.store.release_all_leases(now_millis()).await.map_err(StartupError::Database)?;
-        if released > 0 {
-            tracing::info!(released, "deliveries interrupted by the last stop are due again");
+        // live worker: deliveries interrupted by a crash are due again at once. On a
+        // shared database the leases may be live; lapsed ones are due by themselves.
+        if !prepared.store.shared() {
+            let released =
+                prepared.store.release_all_leases(now_millis()).await.map_err(StartupError::Database)?;
+            if released > 0 {
+                tracing::info!(released, "deliveries interrupted by the last stop are due again");
+            }
         }
         let dispatcher = Dispatcher::new(prepared.store.clone(), prepared.dispatcher.clone())
             .map_err(StartupError::HttpClient)?;
@@ -56,12 +60,18 @@ impl App {
         let listener = TcpListener::bind(&args.listen)
             .await
             .map_err(|source| StartupError::Listen { address: args.listen.clone(), source })?;
+        let router = if args.role.serves_api() {
+            hookd_api::router(state)
+        } else {
+            hookd_api::operations_router(state)
+        };
+        let janitor = janitor::Janitor { store: prepared.store.clone(), retention: args.retention };
         Ok(Self {
             listener,
-            router: hookd_api::router(state),
-            dispatcher,
-            sqlite: prepared.sqlite,
+            router,
+            dispatcher: args.role.delivers().then_some(dispatcher),
             store: prepared.store,
+            janitor,
             demo_renderer,
             shutdown: CancellationToken::new(),
         })
@@ -78,8 +88,9 @@ impl App {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let janitor = tokio::spawn(janitor::run(self.store.clone(), self.shutdown.clone()));
-        let dispatcher = tokio::spawn(self.dispatcher.run(self.shutdown.clone()));
+        let janitor = tokio::spawn(self.janitor.run(self.shutdown.clone()));
+        let dispatcher =
+            self.dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(self.shutdown.clone())));
         if let (Some((token, render_time)), Ok(address)) =
             (self.demo_renderer.clone(), self.listener.local_addr())
         {
@@ -92,8 +103,10 @@ impl App {
             .await;
         self.shutdown.cancel();
         let _ = janitor.await;
-        let _ = dispatcher.await;
-        self.sqlite.close().await;
+        if let Some(dispatcher) = dispatcher {
+            let _ = dispatcher.await;
+        }
+        self.store.close().await;
         tracing::info!("hookd stopped");
         served
     }

@@ -22,6 +22,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at startup: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API server and the delivery engine (SQLite under ./data unless
@@ -43,8 +45,27 @@ pub struct ServeArgs {
     pub data_dir: PathBuf,
 
     /// Database URL: sqlite://PATH, or postgres://... (default: SQLite file DATA_DIR/hookd.db).
+    /// Several instances may share one PostgreSQL database; a SQLite file belongs to one.
     #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// PostgreSQL connections this instance may open (every instance's count adds up
+    /// against the server's max_connections).
+    #[arg(long, env = "HOOKD_DATABASE_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(2..=1_000))]
+    pub database_max_connections: u32,
+
+    /// What this instance does: `all` serves the API and delivers; `api` only serves
+    /// the API; `worker` only delivers (serving /healthz, /readyz and /metrics).
+    /// `api` and `worker` need a shared database (PostgreSQL).
+    #[arg(long, env = "HOOKD_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+
+    /// Delete events, their deliveries and attempts older than this, in small batches
+    /// ("0s" keeps everything). Must exceed the retry schedule's total.
+    #[arg(long, env = "HOOKD_RETENTION", value_name = "DURATION", default_value = "30d",
+          value_parser = parse_duration)]
+    pub retention: Duration,
 
     /// Admin token for /admin/v1. If absent, one is generated on first start, saved to
     /// DATA_DIR/admin-token (mode 0600) and printed once.
@@ -106,6 +127,24 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "HOOKD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Which duties an instance takes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    All,
+    Api,
+    Worker,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        self != Self::Worker
+    }
+
+    pub fn delivers(self) -> bool {
+        self != Self::Api
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use hookd_core::secret::generate_admin_token;
 use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, RetryPolicy, TokenHash, UrlRules};
 use hookd_delivery::DispatcherConfig;
-use hookd_store::{SqliteStore, Store, StoreError};
+use hookd_store::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 
-use crate::cli::ServeArgs;
+use crate::cli::{Role, ServeArgs};
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DEFAULT_KEY_FILE: &str = "default-api-key";
@@ -27,8 +27,14 @@ pub enum StartupError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("unknown database URL scheme in {0:?}: use sqlite://PATH or postgres://...")]
     UnknownDatabaseScheme(String),
-    #[error("PostgreSQL is not supported by this build yet; use SQLite (omit --database-url)")]
-    PostgresNotYetSupported,
+    #[error(
+        "--role {0} needs a database shared with other instances (--database-url postgres://...); a SQLite file belongs to one instance, so use --role all"
+    )]
+    RoleNeedsSharedDatabase(&'static str),
+    #[error(
+        "--retention ({retention}) must be longer than the retry schedule ({retries}), or 0s to keep everything"
+    )]
+    RetentionShorterThanRetries { retention: String, retries: String },
     #[error("could not open the database: {0}")]
     Database(#[source] StoreError),
     #[error("--admin-token must be at least {MIN_ADMIN_TOKEN_LEN} characters")]
@@ -50,7 +56,6 @@ pub enum StartupError {
 /// What `serve` runs with once startup succeeded.
 pub struct Prepared {
     pub store: Arc<dyn Store>,
-    pub sqlite: SqliteStore,
     pub catalog: EventCatalog,
     pub url_rules: UrlRules,
     pub admin_token_hash: TokenHash,
@@ -65,11 +70,19 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     if args.admin_token.as_deref().is_some_and(|token| token.len() < MIN_ADMIN_TOKEN_LEN) {
         return Err(StartupError::AdminTokenTooShort);
     }
+    check_retention(args)?;
     std::fs::create_dir_all(&args.data_dir)
         .and_then(|()| std::fs::read_dir(&args.data_dir).map(drop))
         .map_err(|source| StartupError::DataDir { path: args.data_dir.clone(), source })?;
-    let sqlite = open_database(args).await?;
-    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let store = open_database(args).await?;
+    if !store.shared() && args.role != Role::All {
+        store.close().await;
+        return Err(StartupError::RoleNeedsSharedDatabase(if args.role == Role::Api {
+            "api"
+        } else {
+            "worker"
+        }));
+    }
     let admin_token_hash = resolve_admin_token(args, store.as_ref()).await?;
     bootstrap_default_account(&args.data_dir, store.as_ref()).await?;
     let destinations = DestinationPolicy::new(args.allow_destinations.clone());
@@ -97,15 +110,19 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     } else {
         None
     };
-    Ok(Prepared { store, sqlite, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
+    Ok(Prepared { store, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
 }
 
-async fn open_database(args: &ServeArgs) -> Result<SqliteStore, StartupError> {
-    let opened = match args.database_url.as_deref() {
-        None => SqliteStore::open(&args.data_dir.join(SQLITE_FILE)).await,
-        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url).await,
+async fn open_database(args: &ServeArgs) -> Result<Arc<dyn Store>, StartupError> {
+    let opened: Result<Arc<dyn Store>, StoreError> = match args.database_url.as_deref() {
+        None => SqliteStore::open(&args.data_dir.join(SQLITE_FILE)).await.map(|s| Arc::new(s) as _),
+        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url).await.map(|s| Arc::new(s) as _),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            return Err(StartupError::PostgresNotYetSupported);
+            let options = PostgresOptions {
+                max_connections: args.database_max_connections,
+                ..PostgresOptions::default()
+            };
+            PostgresStore::connect(url, &options).await.map(|s| Arc::new(s) as _)
         }
         Some(url) => {
             let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
@@ -113,6 +130,18 @@ async fn open_database(args: &ServeArgs) -> Result<SqliteStore, StartupError> {
         }
     };
     opened.map_err(StartupError::Database)
+}
+
+/// Pruning a delivery that still has retries ahead would silently drop it.
+fn check_retention(args: &ServeArgs) -> Result<(), StartupError> {
+    let retries: std::time::Duration = args.retry_schedule.delays().iter().sum();
+    if !args.retention.is_zero() && args.retention <= retries {
+        return Err(StartupError::RetentionShorterThanRetries {
+            retention: humantime::format_duration(args.retention).to_string(),
+            retries: humantime::format_duration(retries).to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// The flag wins; else the hash saved at first start; else a new token is generated,

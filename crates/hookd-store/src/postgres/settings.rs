@@ -16,6 +16,10 @@ impl SettingsStore for PostgresStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        PostgresStore::close(self).await;
+    }
+
     fn shared(&self) -> bool {
         true
     }

@@ -17,6 +17,10 @@ impl SettingsStore for SqliteStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     fn shared(&self) -> bool {
         false
     }

@@ -134,11 +134,13 @@ async fn bad_startup_values_fail_with_a_clear_message_and_no_panic() {
     let not_a_dir = not_a_dir.to_str().expect("utf-8").to_owned();
     let data_dir = dir.path().join("data");
     let data_dir = data_dir.to_str().expect("utf-8");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["--allow-destination", "10.0.0.0/33"], "not a CIDR range"),
         (&["--allow-destination", "example.com"], "not a CIDR range"),
         (&["--database-url", "mysql://localhost/db"], "unknown database URL scheme"),
-        (&["--database-url", "postgres://127.0.0.1/test"], "PostgreSQL is not supported"),
+        (&["--database-url", "postgres://127.0.0.1:1/test"], "could not open the database"),
+        (&["--role", "worker"], "needs a database shared with other instances"),
+        (&["--retention", "1h"], "must be longer than the retry schedule"),
         (&["--data-dir", &not_a_dir], "data directory"),
         (&["--retry-schedule", "5s,,1m"], "not a duration"),
         (&["--attempt-timeout", "forever"], "not a duration"),

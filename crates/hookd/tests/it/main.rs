@@ -1,4 +1,5 @@
-//! Integration tests: the real server on port 0, real HTTP, a real SQLite file each.
+//! Integration tests: the real server on port 0, real HTTP, a real SQLite file each
+//! (and, in `scale_out`, several real processes on one PostgreSQL database).
 
 mod admin;
 mod binary;
@@ -13,6 +14,7 @@ mod isolation;
 mod operations;
 mod pagination;
 mod publishing;
+mod scale_out;
 mod support;
 mod tidy;
 mod videos;
