@@ -1,4 +1,5 @@
-//! `hookd-bench`: starts hookd (in this process, on a fresh SQLite data dir) and a
+//! `hookd-bench`: starts hookd (in this process, on a fresh SQLite data dir, or with
+//! `--postgres SERVER_URL` on a fresh scratch database on that server) and a
 //! receiver that answers 200 at once, publishes events through the operator API, waits
 //! for every delivery, and reports rates, publish-to-receive latency, duplicates and
 //! missing deliveries.
@@ -8,6 +9,8 @@
 //!
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0      # flat out
+//!   cargo run --release -p hookd-bench -- --events 20000 --rate 0 \
+//!       --postgres postgres://postgres@127.0.0.1:5432/test              # on PostgreSQL
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +41,10 @@ struct Args {
     /// Bytes of padding in each event's data.
     #[arg(long, default_value_t = 1024)]
     payload: usize,
+    /// Run on PostgreSQL: a URL of a server where the user may create databases. A
+    /// scratch database is created for the run and dropped after it.
+    #[arg(long, value_name = "SERVER_URL")]
+    postgres: Option<String>,
 }
 
 #[derive(Default)]
@@ -58,7 +65,11 @@ async fn main() -> anyhow::Result<()> {
     let arrivals = Arc::new(Mutex::new(Arrivals::default()));
     let receiver_url = start_receiver(arrivals.clone()).await?;
     let data_dir = tempfile::tempdir()?;
-    let base = start_hookd(data_dir.path()).await?;
+    let scratch = match &args.postgres {
+        Some(server) => Some(hookd_store::ScratchDatabase::create(server).await?),
+        None => None,
+    };
+    let base = start_hookd(data_dir.path(), scratch.as_ref().map(|db| db.url())).await?;
     let http = reqwest::Client::new();
     let key = std::fs::read_to_string(data_dir.path().join("default-api-key"))?.trim().to_owned();
     let account = std::fs::read_to_string(data_dir.path().join("default-account-id"))?.trim().to_owned();
@@ -112,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
         if distinct >= expected {
             let delivered_in = last.unwrap_or_else(Instant::now).duration_since(started);
             report(&args, &arrivals, &acknowledged, published_in, delivered_in)?;
+            if let Some(database) = scratch {
+                database.drop_database().await?;
+            }
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -155,9 +169,9 @@ async fn start_receiver(arrivals: Arc<Mutex<Arrivals>>) -> anyhow::Result<String
     Ok(url)
 }
 
-async fn start_hookd(data_dir: &std::path::Path) -> anyhow::Result<String> {
+async fn start_hookd(data_dir: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<String> {
     let data_dir = data_dir.to_str().context("utf-8 temp path")?;
-    let argv = [
+    let mut argv = vec![
         "hookd",
         "serve",
         "--listen",
@@ -170,6 +184,9 @@ async fn start_hookd(data_dir: &std::path::Path) -> anyhow::Result<String> {
         "--allow-destination",
         "127.0.0.0/8",
     ];
+    if let Some(url) = database_url {
+        argv.extend_from_slice(&["--database-url", url]);
+    }
     let hookd::Command::Serve(serve) = hookd::Cli::try_parse_from(argv)?.command else { bail!("not serve") };
     let app = hookd::App::build(&serve).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -140,3 +140,7 @@ CREATE TABLE videos (
 CREATE INDEX videos_by_status ON videos (status, seq);
 CREATE INDEX deliveries_by_age ON deliveries (created_at);
 CREATE INDEX events_by_age ON events (created_at);
+
+-- The queue churns: analyze and vacuum it well before the defaults (10 % / 20 % of
+-- the table) would, so plans and dead tuples keep up with bursts.
+ALTER TABLE deliveries SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.05);

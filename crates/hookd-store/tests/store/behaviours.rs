@@ -620,3 +620,14 @@ pub async fn retention_keeps_deliveries_in_flight_and_their_events(store: &dyn S
 pub fn event_now(account_id: &AccountId) -> Event {
     event_at(account_id, hookd_store::now_millis())
 }
+
+pub async fn concurrent_first_claims_of_a_key_start_exactly_one(store: &dyn Store) {
+    let s = scope("race");
+    let claim = || store.claim_idempotency(&s, "h", NOW, NOW - 24 * HOUR, NOW - 60_000);
+    // Joined, not sequenced: on PostgreSQL each runs on its own connection at once.
+    let results = tokio::join!(claim(), claim(), claim(), claim(), claim(), claim());
+    let claims = [results.0, results.1, results.2, results.3, results.4, results.5];
+    let started = claims.iter().filter(|c| matches!(c, Ok(IdempotencyClaim::Started))).count();
+    let waiting = claims.iter().filter(|c| matches!(c, Ok(IdempotencyClaim::InProgress))).count();
+    assert_eq!((started, waiting), (1, 5), "{claims:?}");
+}

@@ -78,6 +78,7 @@ conformance!(
     a_video_update_applies_once_and_publishes_its_event_with_it,
     retention_prunes_only_history_older_than_the_cutoff,
     retention_keeps_deliveries_in_flight_and_their_events,
+    concurrent_first_claims_of_a_key_start_exactly_one,
 );
 
 #[tokio::test]
