@@ -2,22 +2,31 @@
 //!
 //! A delivery is claimed with a lease stored in the database, so a crash at any
 //! instant loses nothing: an unfinished attempt's delivery becomes due again when its
-//! lease lapses. New deliveries are sent at once: publishing wakes the loop through
-//! [`Dispatcher::waker`]; otherwise it sleeps until the next due time (at most a
-//! second). A slow destination cannot hold up others: each has an in-flight cap
-//! inside the global one.
+//! lease lapses. Claims run ahead of the attempts: claimed deliveries wait in a
+//! [`RunQueue`] that releases at most `--max-in-flight-per-endpoint` at a time per
+//! destination, so when an attempt finishes the next one to the same endpoint starts
+//! at once, without a database round trip, and a slow destination cannot hold up the
+//! others. New deliveries are claimed at once: publishing wakes the loop through
+//! [`Dispatcher::waker`] (and, on a shared database, through the store's feed);
+//! otherwise it looks again at the next due time, at least once a second.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::{AttemptVerdict, DestinationPolicy, RetryPolicy};
 use hookd_signature::Signer;
-use hookd_store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, NextStep, Store, now_millis};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use hookd_store::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, NextStep, Store, StoreResult, UnixMillis, now_millis,
+};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{AttemptReport, DeliveryClient};
+use crate::queue::RunQueue;
 use crate::{payload, writer};
 
 const MAX_IDLE_SLEEP: Duration = Duration::from_secs(1);
@@ -28,6 +37,17 @@ const MIN_IDLE_SLEEP: Duration = Duration::from_millis(25);
 /// Beyond the attempt timeout, how long a claim stays valid before another worker
 /// (or this one after a restart) may take the delivery again.
 const LEASE_MARGIN: Duration = Duration::from_secs(15);
+/// A claimed delivery is started only if its lease outlasts a whole attempt by this
+/// much; otherwise it is left to lapse and be claimed again, so two attempts of one
+/// delivery never overlap.
+const LEASE_SAFETY: Duration = Duration::from_secs(2);
+/// Claimed deliveries per in-flight slot (the run queue's depth).
+const CLAIM_AHEAD: usize = 16;
+/// How many deliveries one destination may have claimed (waiting or in flight), per
+/// unit of its in-flight cap. With `CLAIM_AHEAD` this takes 16 destinations that are
+/// slow but succeeding to fill the queue; failing ones are purged from it at their
+/// first failure, so they hold no room.
+const CLAIM_AHEAD_PER_DESTINATION: u32 = 32;
 
 /// How the dispatcher runs.
 #[derive(Debug, Clone)]
@@ -37,7 +57,7 @@ pub struct DispatcherConfig {
     pub destinations: DestinationPolicy,
     /// Attempts in flight at once, over all destinations.
     pub max_in_flight: usize,
-    /// Attempts in flight at once to one endpoint (or callback URL).
+    /// Attempts in flight at once to one endpoint (or callback URL), per instance.
     pub max_in_flight_per_endpoint: u32,
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
@@ -50,6 +70,14 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     wake: Arc<Notify>,
 }
+
+/// A claimed delivery waiting in the run queue, with when its lease lapses.
+struct Claimed {
+    delivery: ClaimedDelivery,
+    lease_until: UnixMillis,
+}
+
+type Claim = Pin<Box<dyn Future<Output = (StoreResult<Vec<ClaimedDelivery>>, UnixMillis, usize)> + Send>>;
 
 impl Dispatcher {
     pub fn new(store: Arc<dyn Store>, config: DispatcherConfig) -> Result<Self, reqwest::Error> {
@@ -68,7 +96,8 @@ impl Dispatcher {
     }
 
     /// Claims and sends until `shutdown`, then lets attempts in flight finish (they
-    /// are bounded by the attempt timeout) and their outcomes be written.
+    /// are bounded by the attempt timeout) and their outcomes be written. Claimed
+    /// deliveries not yet started are left to their leases.
     pub async fn run(self, shutdown: CancellationToken) {
         let (outcome_sender, outcomes) = mpsc::unbounded_channel();
         let recorded = Arc::new(Notify::new());
@@ -79,55 +108,108 @@ impl Dispatcher {
             recorded.clone(),
         ));
         let feed = tokio::spawn(forward_signals(self.store.clone(), self.wake.clone(), shutdown.clone()));
-        let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
-        let mut attempts = JoinSet::new();
-        let lease = self.config.attempt_timeout + LEASE_MARGIN;
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let mut queue: RunQueue<Claimed> = RunQueue::new(self.config.max_in_flight_per_endpoint);
+        let mut attempts: JoinSet<(String, bool)> = JoinSet::new();
+        let mut claim: Option<Claim> = None;
+        let mut claim_at = Instant::now();
+        let queue_depth = self.config.max_in_flight * CLAIM_AHEAD;
 
         while !shutdown.is_cancelled() {
-            while attempts.try_join_next().is_some() {}
-            let free = slots.available_permits();
-            let mut claimed_all_we_could = false;
-            if free > 0 {
-                let now = now_millis();
-                let limit = u32::try_from(free).unwrap_or(u32::MAX);
-                match self
-                    .store
-                    .claim_due(now, limit, self.config.max_in_flight_per_endpoint, now + lease_ms)
-                    .await
-                {
-                    Ok(claimed) => {
-                        claimed_all_we_could = claimed.len() == free;
-                        for delivery in claimed {
-                            let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-                            let attempt = self.attempt(delivery, outcome_sender.clone());
-                            attempts.spawn(async move {
-                                attempt.await;
-                                drop(slot);
-                            });
+            self.start_attempts(&mut queue, &mut attempts, &outcome_sender);
+            let room = queue_depth.saturating_sub(queue.waiting() + queue.in_flight());
+            // Claim when a batch's worth of room is free (or the queue is idle), so
+            // claims stay large while the queue drains.
+            let worth_it = room >= queue_depth / 4 || queue.waiting() == 0;
+            if claim.is_none() && worth_it && room > 0 && Instant::now() >= claim_at {
+                claim = Some(self.claim(room));
+            }
+            tokio::select! {
+                Some(finished) = attempts.join_next(), if !attempts.is_empty() => {
+                    if let Ok((target, succeeded)) = finished {
+                        queue.finish(&target);
+                        if !succeeded {
+                            let purged = queue.purge(&target);
+                            if purged > 0 {
+                                // Left leased: they are claimed again when the leases lapse.
+                                metrics::counter!("hookd_claims_released_total").increment(purged as u64);
+                            }
                         }
                     }
-                    Err(error) => tracing::warn!(error = %error, "could not claim due deliveries"),
                 }
-            }
-            if claimed_all_we_could && slots.available_permits() > 0 {
-                // There may be more due right now.
-                continue;
-            }
-            // Wait for something that can make more claimable: new deliveries, recorded
-            // outcomes (which release leases and slots), or the next due time.
-            let idle = self.time_until_next_due().await.max(MIN_IDLE_SLEEP);
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = recorded.notified() => {}
-                () = tokio::time::sleep(idle) => {}
+                (claimed, lease_until, asked) = async { claim.as_mut().expect("guarded").await }, if claim.is_some() => {
+                    claim = None;
+                    claim_at = match claimed {
+                        Ok(claimed) => {
+                            let got = claimed.len();
+                            for delivery in claimed {
+                                let target = target_of(&delivery);
+                                queue.push(target, Claimed { delivery, lease_until });
+                            }
+                            // A full claim means more may be due right now.
+                            if got == asked { Instant::now() } else { Instant::now() + self.idle().await }
+                        }
+                        Err(error) => {
+                            tracing::warn!(error = %error, "could not claim due deliveries");
+                            Instant::now() + MAX_IDLE_SLEEP
+                        }
+                    };
+                }
+                () = self.wake.notified() => claim_at = Instant::now(),
+                // Recorded outcomes release leases, and with them room under the caps.
+                () = recorded.notified() => claim_at = Instant::now(),
+                () = tokio::time::sleep_until(claim_at), if claim.is_none() => {}
                 () = shutdown.cancelled() => {}
             }
+        }
+        let abandoned = queue.drain_waiting().len();
+        if abandoned > 0 {
+            tracing::info!(abandoned, "claimed deliveries not started; due again when their leases lapse");
         }
         while attempts.join_next().await.is_some() {}
         drop(outcome_sender);
         let _ = writer.await;
         let _ = feed.await;
+    }
+
+    /// Starts what the run queue releases, within the global cap.
+    fn start_attempts(
+        &self,
+        queue: &mut RunQueue<Claimed>,
+        attempts: &mut JoinSet<(String, bool)>,
+        outcomes: &mpsc::UnboundedSender<AttemptOutcome>,
+    ) {
+        let must_outlast = self.config.attempt_timeout + LEASE_SAFETY;
+        let must_outlast_ms = i64::try_from(must_outlast.as_millis()).unwrap_or(i64::MAX);
+        while attempts.len() < self.config.max_in_flight {
+            let Some((target, claimed)) = queue.start_next() else { break };
+            if claimed.lease_until - now_millis() < must_outlast_ms {
+                // Waited too long behind its destination's other deliveries: the lease
+                // could lapse mid-attempt. Leave it to be claimed again.
+                metrics::counter!("hookd_claims_expired_total").increment(1);
+                queue.finish(&target);
+                continue;
+            }
+            let attempt = self.attempt(claimed.delivery, outcomes.clone());
+            attempts.spawn(async move { (target, attempt.await) });
+        }
+    }
+
+    fn claim(&self, room: usize) -> Claim {
+        let store = self.store.clone();
+        let lease = self.config.attempt_timeout + LEASE_MARGIN;
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let per_target = self.config.max_in_flight_per_endpoint.saturating_mul(CLAIM_AHEAD_PER_DESTINATION);
+        let limit = u32::try_from(room).unwrap_or(u32::MAX);
+        Box::pin(async move {
+            let now = now_millis();
+            let lease_until = now + lease_ms;
+            (store.claim_due(now, limit, per_target, lease_until).await, lease_until, room)
+        })
+    }
+
+    /// How long to wait before looking again when nothing more could be claimed.
+    async fn idle(&self) -> Duration {
+        self.time_until_next_due().await.max(MIN_IDLE_SLEEP)
     }
 
     async fn time_until_next_due(&self) -> Duration {
@@ -148,14 +230,16 @@ impl Dispatcher {
         &self,
         delivery: ClaimedDelivery,
         outcomes: mpsc::UnboundedSender<AttemptOutcome>,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = bool> + Send + 'static {
         let client = self.client.clone();
         let retry = self.config.retry.clone();
         async move {
             let outcome = attempt_delivery(&client, &retry, delivery).await;
+            let succeeded = outcome.next == NextStep::Delivered;
             // The writer only stops after every sender is gone, so this cannot fail
             // while the dispatcher runs.
             let _ = outcomes.send(outcome);
+            succeeded
         }
     }
 }
@@ -226,6 +310,14 @@ fn record_metrics(report: &AttemptReport, next: NextStep) {
 fn jitter() -> f64 {
     let bytes = hookd_core::random::random_bytes::<4>();
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX) * 2.0 - 1.0
+}
+
+/// Who shares a per-destination cap: the endpoint, or the callback URL.
+fn target_of(delivery: &ClaimedDelivery) -> String {
+    match &delivery.endpoint_id {
+        Some(endpoint_id) => endpoint_id.to_string(),
+        None => delivery.url.clone(),
+    }
 }
 
 /// On a shared database, wakes the loop when another instance commits new deliveries,

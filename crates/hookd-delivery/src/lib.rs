@@ -4,9 +4,9 @@
 //!   of the response, and the destination policy applied to every address a name
 //!   resolves to, at connect time.
 //! - [`payload`]: the exact body bytes and the headers of one attempt.
-//! - [`dispatcher`]: claims due deliveries with leases, runs attempts within a global
-//!   and a per-destination cap, and hands outcomes to [`writer`], which records them
-//!   in batches (group commit).
+//! - [`dispatcher`]: claims due deliveries with leases ahead of the attempts, runs them
+//!   from an in-memory run queue (`queue`) within a global and a per-destination cap,
+//!   and hands outcomes to `writer`, which records them in batches (group commit).
 //!
 //! Invariant: a delivery is recorded as delivered only after a 2xx was seen; its
 //! retry time lives in the database, never only in memory.
@@ -14,6 +14,7 @@
 pub mod client;
 pub mod dispatcher;
 pub mod payload;
+mod queue;
 mod writer;
 
 pub use client::{AttemptReport, DeliveryClient};

@@ -3,6 +3,8 @@
 //! is written once. A value that no longer parses is [`StoreError::Corrupt`], never a
 //! panic.
 
+use std::collections::BTreeMap;
+
 use hookd_core::{
     AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId,
     EventFilter, EventId, VideoId, VideoStatus,
@@ -10,8 +12,8 @@ use hookd_core::{
 use sqlx::Row;
 
 use crate::{
-    AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, Event, NextStep, Page, PageRequest, StoreError,
-    StoreResult, Video, VideoResult,
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, Event, NextStep, Page,
+    PageRequest, StoreError, StoreResult, Video, VideoResult,
 };
 
 /// Typed column access, the same for a SQLite and a PostgreSQL row.
@@ -73,6 +75,31 @@ pub(crate) fn state_after(next: NextStep) -> (&'static str, Option<i64>) {
         NextStep::RetryAt(at) => ("pending", Some(at)),
         NextStep::Failed => ("failed", None),
     }
+}
+
+/// What a batch of outcomes says about one endpoint's failure run.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// A success in the batch ended the run that was open before it.
+    pub(crate) succeeded: bool,
+    /// The first failure after the batch's last success: the start of the open run.
+    pub(crate) first_failure: Option<i64>,
+}
+
+/// Each endpoint's [`Health`] after a batch, in endpoint-id order.
+pub(crate) fn endpoint_health(outcomes: &[AttemptOutcome]) -> BTreeMap<&str, Health> {
+    let mut health: BTreeMap<&str, Health> = BTreeMap::new();
+    for outcome in outcomes {
+        let Some(endpoint_id) = &outcome.endpoint_id else { continue };
+        let entry = health.entry(endpoint_id.as_str()).or_default();
+        if outcome.next == NextStep::Delivered {
+            entry.succeeded = true;
+            entry.first_failure = None;
+        } else if entry.first_failure.is_none() {
+            entry.first_failure = Some(outcome.attempt.attempted_at);
+        }
+    }
+    health
 }
 
 fn corrupt(what: &str) -> StoreError {

@@ -2,8 +2,6 @@
 //! outcomes are written a batch per statement, and new deliveries are announced with
 //! `LISTEN`/`NOTIFY`.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
 use sqlx::postgres::PgListener;
@@ -13,8 +11,8 @@ use super::events::NewDeliveries;
 use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array};
 use crate::rows;
 use crate::{
-    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, NextStep,
-    QueueDepth, StoreError, StoreResult, UnixMillis,
+    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, QueueDepth,
+    StoreError, StoreResult, UnixMillis,
 };
 
 /// The SQLite claim's rules (oldest due first; no destination beyond its cap; disabled
@@ -278,15 +276,6 @@ async fn update_deliveries(
     Ok(())
 }
 
-/// What a batch says about one endpoint's failure run.
-#[derive(Default)]
-struct Health {
-    /// A success in the batch ended the run that was open before it.
-    succeeded: bool,
-    /// The first failure after the batch's last success: the start of the open run.
-    first_failure: Option<UnixMillis>,
-}
-
 /// Applies the batch's effect on each endpoint's failure run in endpoint-id order, so
 /// two instances writing at once lock endpoint rows in the same order and cannot
 /// deadlock. The usual all-success batch writes nothing (the WHERE clause).
@@ -295,17 +284,7 @@ async fn update_endpoint_health(
     outcomes: &[AttemptOutcome],
     disable_before: UnixMillis,
 ) -> StoreResult<()> {
-    let mut health: BTreeMap<&str, Health> = BTreeMap::new();
-    for outcome in outcomes {
-        let Some(endpoint_id) = &outcome.endpoint_id else { continue };
-        let entry = health.entry(endpoint_id.as_str()).or_default();
-        if outcome.next == NextStep::Delivered {
-            entry.succeeded = true;
-            entry.first_failure = None;
-        } else if entry.first_failure.is_none() {
-            entry.first_failure = Some(outcome.attempt.attempted_at);
-        }
-    }
+    let health = rows::endpoint_health(outcomes);
     for (endpoint_id, health) in health {
         sqlx::query(
             "UPDATE endpoints SET

@@ -8,8 +8,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{SqliteStore, json_array};
 use crate::rows;
 use crate::{
-    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, NextStep,
-    QueueDepth, StoreError, StoreResult, UnixMillis,
+    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, QueueDepth,
+    StoreError, StoreResult, UnixMillis,
 };
 
 /// Inserts one pending delivery, due at `due_at`.
@@ -128,9 +128,44 @@ impl DeliveryStore for SqliteStore {
         outcomes: &[AttemptOutcome],
         disable_before: UnixMillis,
     ) -> StoreResult<()> {
+        let rows = outcome_rows(outcomes);
         let mut tx = self.writer.begin().await?;
-        for outcome in outcomes {
-            record_outcome(&mut tx, outcome, disable_before).await?;
+        // Two statements for the whole batch (one row per outcome via json_each), not
+        // two per outcome: each statement is a round trip to SQLite's thread.
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+             FROM json_each(?)",
+        )
+        .bind(&rows)
+        .execute(&mut *tx)
+        .await?;
+        // `state = 'pending'` keeps a delivery cancelled meanwhile (endpoint deleted) cancelled.
+        sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, state = u.state, next_attempt_at = u.next_attempt_at,
+                                   lease_until = NULL, updated_at = u.attempted_at
+             FROM (SELECT value ->> 0 AS delivery_id, value ->> 1 AS attempted_at, value ->> 6 AS state,
+                          value ->> 7 AS next_attempt_at
+                   FROM json_each(?)) AS u
+             WHERE deliveries.delivery_id = u.delivery_id AND deliveries.state = 'pending'",
+        )
+        .bind(&rows)
+        .execute(&mut *tx)
+        .await?;
+        for (endpoint_id, health) in rows::endpoint_health(outcomes) {
+            sqlx::query(
+                "UPDATE endpoints SET
+                     failing_since = CASE WHEN ?2 THEN ?3 ELSE COALESCE(failing_since, ?3) END,
+                     status = CASE WHEN (CASE WHEN ?2 THEN ?3 ELSE COALESCE(failing_since, ?3) END) <= ?4
+                                   THEN 'disabled' ELSE status END
+                 WHERE endpoint_id = ?1 AND (?3 IS NOT NULL OR failing_since IS NOT NULL)",
+            )
+            .bind(endpoint_id)
+            .bind(health.succeeded)
+            .bind(health.first_failure)
+            .bind(disable_before)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -247,59 +282,27 @@ impl DeliveryStore for SqliteStore {
     }
 }
 
-async fn record_outcome(
-    tx: &mut Transaction<'_, Sqlite>,
-    outcome: &AttemptOutcome,
-    disable_before: UnixMillis,
-) -> StoreResult<()> {
-    let attempt = &outcome.attempt;
-    sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(outcome.delivery_id.as_str())
-    .bind(attempt.attempted_at)
-    .bind(attempt.status_code.map(i64::from))
-    .bind(attempt.duration_ms)
-    .bind(attempt.error.as_deref())
-    .bind(attempt.response_body.as_deref())
-    .execute(&mut **tx)
-    .await?;
-    let (state, next_attempt_at) = rows::state_after(outcome.next);
-    // `state = 'pending'` keeps a delivery cancelled meanwhile (endpoint deleted) cancelled.
-    sqlx::query(
-        "UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, lease_until = NULL,
-                               updated_at = ?
-         WHERE delivery_id = ? AND state = 'pending'",
-    )
-    .bind(state)
-    .bind(next_attempt_at)
-    .bind(attempt.attempted_at)
-    .bind(outcome.delivery_id.as_str())
-    .execute(&mut **tx)
-    .await?;
-    let Some(endpoint_id) = &outcome.endpoint_id else { return Ok(()) };
-    if outcome.next == NextStep::Delivered {
-        // Writes only when a failure run is open, so the usual success costs no row change.
-        sqlx::query(
-            "UPDATE endpoints SET failing_since = NULL WHERE endpoint_id = ? AND failing_since IS NOT NULL",
-        )
-        .bind(endpoint_id.as_str())
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        sqlx::query(
-            "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?1),
-                 status = CASE WHEN COALESCE(failing_since, ?1) <= ?2 THEN 'disabled' ELSE status END
-             WHERE endpoint_id = ?3",
-        )
-        .bind(attempt.attempted_at)
-        .bind(disable_before)
-        .bind(endpoint_id.as_str())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+/// The batch as one JSON array of rows: `[delivery_id, attempted_at, status_code,
+/// duration_ms, error, response_body, state, next_attempt_at]`.
+fn outcome_rows(outcomes: &[AttemptOutcome]) -> String {
+    let rows: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|outcome| {
+            let attempt = &outcome.attempt;
+            let (state, next_attempt_at) = rows::state_after(outcome.next);
+            serde_json::json!([
+                outcome.delivery_id.as_str(),
+                attempt.attempted_at,
+                attempt.status_code,
+                attempt.duration_ms,
+                attempt.error,
+                attempt.response_body,
+                state,
+                next_attempt_at,
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 /// The event, if it belongs to the account; otherwise `NotFound`, as for a missing one.

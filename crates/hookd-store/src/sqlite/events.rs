@@ -1,9 +1,10 @@
 //! The event history.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use async_trait::async_trait;
-use hookd_core::AccountId;
+use hookd_core::{AccountId, DeliveryId};
 use sqlx::{Sqlite, Transaction};
 
 use super::{SqliteStore, json_array};
@@ -14,11 +15,7 @@ use crate::{Event, EventQuery, EventStore, Page, PageRequest, Pruned, StoreResul
 impl EventStore for SqliteStore {
     async fn publish_events(&self, events: &[Event]) -> StoreResult<Vec<usize>> {
         let mut tx = self.writer.begin().await?;
-        let mut counts = Vec::with_capacity(events.len());
-        let mut matches = EndpointMatches::default();
-        for event in events {
-            counts.push(publish_in(&mut tx, event, &mut matches).await?);
-        }
+        let counts = publish_in(&mut tx, events).await?;
         tx.commit().await?;
         Ok(counts)
     }
@@ -93,50 +90,82 @@ impl EventStore for SqliteStore {
     }
 }
 
-/// The endpoints an event goes to, by (account, event type, entity), remembered for
-/// one transaction: a batch of 1000 events for one account asks the database once.
-/// Endpoints cannot change meanwhile, since the transaction holds the only writer.
-#[derive(Default)]
-pub(super) struct EndpointMatches(HashMap<(String, String, Option<String>), Vec<String>>);
-
-/// Inserts the event and its deliveries inside the caller's transaction; returns how
-/// many deliveries it scheduled.
+/// Inserts the events and their deliveries inside the caller's transaction, one
+/// statement for all events and one for all deliveries (rows passed as one JSON array:
+/// each statement is a round trip to SQLite's thread). Returns how many deliveries
+/// each event got.
 pub(super) async fn publish_in(
     tx: &mut Transaction<'_, Sqlite>,
-    event: &Event,
-    matches: &mut EndpointMatches,
-) -> StoreResult<usize> {
+    events: &[Event],
+) -> StoreResult<Vec<usize>> {
+    let event_rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.event_id.as_str(),
+                e.account_id.as_str(),
+                e.event_type,
+                e.entity_id,
+                e.event_data,
+                e.callback_url,
+                e.callback_id,
+                e.created_at,
+            ])
+        })
+        .collect();
     sqlx::query(
         "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
                              callback_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
+                value ->> 7
+         FROM json_each(?)",
     )
-    .bind(event.event_id.as_str())
-    .bind(event.account_id.as_str())
-    .bind(&event.event_type)
-    .bind(event.entity_id.as_deref())
-    .bind(&event.event_data)
-    .bind(event.callback_url.as_deref())
-    .bind(event.callback_id.as_deref())
-    .bind(event.created_at)
+    .bind(serde_json::Value::Array(event_rows).to_string())
     .execute(&mut **tx)
     .await?;
-    let key = (event.account_id.to_string(), event.event_type.clone(), event.entity_id.clone());
-    let targets = match matches.0.get(&key) {
-        Some(targets) => targets.clone(),
-        None => {
-            let targets = matching_endpoints(tx, event).await?;
-            matches.0.insert(key, targets.clone());
-            targets
+    // The endpoints of each (account, type, entity), asked once per batch. Endpoints
+    // cannot change meanwhile: the transaction holds the only writer.
+    let mut matches: HashMap<(&AccountId, &str, Option<&str>), Vec<String>> = HashMap::new();
+    let mut delivery_rows = Vec::new();
+    let mut counts = Vec::with_capacity(events.len());
+    for event in events {
+        let key = (&event.account_id, event.event_type.as_str(), event.entity_id.as_deref());
+        if let Entry::Vacant(slot) = matches.entry(key) {
+            slot.insert(matching_endpoints(tx, event).await?);
         }
-    };
-    for endpoint_id in &targets {
-        super::deliveries::insert_delivery(tx, event, Some(endpoint_id), None, event.created_at).await?;
+        let targets = matches.get(&key).map(Vec::as_slice).unwrap_or_default();
+        for endpoint_id in targets {
+            delivery_rows.push(delivery_row(event, Some(endpoint_id), None));
+        }
+        if let Some(callback_url) = &event.callback_url {
+            delivery_rows.push(delivery_row(event, None, Some(callback_url)));
+        }
+        counts.push(targets.len() + usize::from(event.callback_url.is_some()));
     }
-    if let Some(callback_url) = &event.callback_url {
-        super::deliveries::insert_delivery(tx, event, None, Some(callback_url), event.created_at).await?;
+    if !delivery_rows.is_empty() {
+        sqlx::query(
+            "INSERT INTO deliveries (delivery_id, event_id, account_id, endpoint_id, callback_url, target, state,
+                                     next_attempt_at, created_at, updated_at)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                    COALESCE(value ->> 3, value ->> 4), 'pending', value ->> 5, value ->> 5, value ->> 5
+             FROM json_each(?)",
+        )
+        .bind(serde_json::Value::Array(delivery_rows).to_string())
+        .execute(&mut **tx)
+        .await?;
     }
-    Ok(targets.len() + usize::from(event.callback_url.is_some()))
+    Ok(counts)
+}
+
+fn delivery_row(event: &Event, endpoint_id: Option<&str>, callback_url: Option<&str>) -> serde_json::Value {
+    serde_json::json!([
+        DeliveryId::new_random().as_str(),
+        event.event_id.as_str(),
+        event.account_id.as_str(),
+        endpoint_id,
+        callback_url,
+        event.created_at,
+    ])
 }
 
 /// Enabled endpoints of the account subscribed to the event's type and, if scoped, to

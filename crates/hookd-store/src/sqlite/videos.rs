@@ -104,7 +104,9 @@ impl VideoStore for SqliteStore {
             return Ok(None);
         }
         let deliveries = match &update.event {
-            Some(event) => super::events::publish_in(&mut tx, event, &mut Default::default()).await?,
+            Some(event) => {
+                super::events::publish_in(&mut tx, std::slice::from_ref(event)).await?.iter().sum()
+            }
             None => 0,
         };
         tx.commit().await?;
