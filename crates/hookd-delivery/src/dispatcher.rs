@@ -120,7 +120,8 @@ impl Dispatcher {
             // Claim when a batch's worth of room is free (or the queue is idle), so
             // claims stay large while the queue drains.
             let worth_it = room >= queue_depth / 4 || queue.waiting() == 0;
-            if claim.is_none() && worth_it && room > 0 && Instant::now() >= claim_at {
+            let wants_claim = claim.is_none() && worth_it && room > 0;
+            if wants_claim && Instant::now() >= claim_at {
                 claim = Some(self.claim(room));
             }
             tokio::select! {
@@ -157,7 +158,9 @@ impl Dispatcher {
                 () = self.wake.notified() => claim_at = Instant::now(),
                 // Recorded outcomes release leases, and with them room under the caps.
                 () = recorded.notified() => claim_at = Instant::now(),
-                () = tokio::time::sleep_until(claim_at), if claim.is_none() => {}
+                // Only while a claim is wanted: with the queue full, a due time in the
+                // past would make this arm ready at once and the loop spin.
+                () = tokio::time::sleep_until(claim_at), if wants_claim && claim.is_none() => {}
                 () = shutdown.cancelled() => {}
             }
         }
