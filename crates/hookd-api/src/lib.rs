@@ -12,6 +12,7 @@ mod extract;
 mod idempotency;
 mod openapi;
 mod ops;
+mod publish_queue;
 mod v3;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub struct ApiState {
     admin_token_hash: TokenHash,
     delivery: DeliveryHooks,
     metrics: PrometheusHandle,
+    publishing: publish_queue::PublishQueue,
 }
 
 impl ApiState {
@@ -76,6 +78,7 @@ impl ApiState {
     pub async fn load(store: Arc<dyn Store>, config: ApiConfig) -> Result<Self, StoreError> {
         let cursor_key = store.cursor_key().await?;
         Ok(Self {
+            publishing: publish_queue::PublishQueue::start(store.clone()),
             store,
             catalog: Arc::new(config.catalog),
             url_rules: Arc::new(config.url_rules),

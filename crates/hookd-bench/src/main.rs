@@ -7,6 +7,13 @@
 //! Latency: each event carries its publish time (`sent_at_us`); the receiver subtracts
 //! it from its arrival time. Both clocks are this process's wall clock.
 //!
+//! hookd runs on a runtime of its own whose threads are named `hookd` (plus SQLite's
+//! worker thread), so its CPU seconds are read from /proc apart from the tool's and the
+//! receiver's. Peak RSS (VmHWM) is the whole process's: an upper bound for hookd.
+//!
+//!   cargo run --release -p hookd-bench -- --scenario a     # flat out, 100,000 events
+//!   cargo run --release -p hookd-bench -- --scenario b     # 1,000/s for 60 s, latency
+//!   cargo run --release -p hookd-bench -- --scenario c     # fan-out to 10 endpoints
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0      # flat out
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0 \
@@ -26,10 +33,16 @@ const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
 #[derive(Debug, Parser)]
 struct Args {
+    /// A preset (docs/benchmarks.md): a = 100,000 events flat out to 1 endpoint;
+    /// b = 1,000 events/s for 60 s; c = 20,000 events fanned out to 10 endpoints. It
+    /// sets --events, --rate and --endpoints; add --postgres for scenario e.
+    #[arg(long, value_parser = ["a", "b", "c"])]
+    scenario: Option<String>,
     /// Events to publish.
     #[arg(long, default_value_t = 1000)]
     events: usize,
-    /// Events per second, published one per request; 0 publishes flat out in batches.
+    /// Events per second, published one per request (concurrently, so a slow answer
+    /// does not lower the rate); 0 publishes flat out in batches.
     #[arg(long, default_value_t = 100)]
     rate: u32,
     /// Events per batch request when flat out.
@@ -61,7 +74,14 @@ fn now_us() -> i64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    match args.scenario.as_deref() {
+        Some("a") => (args.events, args.rate, args.endpoints) = (100_000, 0, 1),
+        Some("b") => (args.events, args.rate, args.endpoints) = (60_000, 1_000, 1),
+        Some("c") => (args.events, args.rate, args.endpoints) = (20_000, 0, 10),
+        _ => {}
+    }
+    let hookd_cpu_before = hookd_cpu_seconds();
     let arrivals = Arc::new(Mutex::new(Arrivals::default()));
     let receiver_url = start_receiver(arrivals.clone()).await?;
     let data_dir = tempfile::tempdir()?;
@@ -94,9 +114,15 @@ async fn main() -> anyhow::Result<()> {
     let mut acknowledged = Vec::with_capacity(args.events);
     if args.rate > 0 {
         let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut publishing = tokio::task::JoinSet::new();
         for _ in 0..args.events {
             ticks.tick().await;
-            let reply = admin_post(&http, &base, "/admin/v1/events", event(now_us())).await?;
+            let (http, base, body) = (http.clone(), base.clone(), event(now_us()));
+            publishing.spawn(async move { admin_post(&http, &base, "/admin/v1/events", body).await });
+        }
+        while let Some(reply) = publishing.join_next().await {
+            let reply = reply??;
             acknowledged.push(reply["data"]["event_id"].as_str().context("event_id")?.to_owned());
         }
     } else {
@@ -123,6 +149,12 @@ async fn main() -> anyhow::Result<()> {
         if distinct >= expected {
             let delivered_in = last.unwrap_or_else(Instant::now).duration_since(started);
             report(&args, &arrivals, &acknowledged, published_in, delivered_in)?;
+            println!(
+                "hookd CPU: {:.1} s ({:.0} µs per delivery)  peak RSS (whole bench process): {:.0} MiB",
+                hookd_cpu_seconds() - hookd_cpu_before,
+                (hookd_cpu_seconds() - hookd_cpu_before) * 1e6 / expected as f64,
+                peak_rss_kib() as f64 / 1024.0
+            );
             if let Some(database) = scratch {
                 database.drop_database().await?;
             }
@@ -188,10 +220,68 @@ async fn start_hookd(data_dir: &std::path::Path, database_url: Option<&str>) -> 
         argv.extend_from_slice(&["--database-url", url]);
     }
     let hookd::Command::Serve(serve) = hookd::Cli::try_parse_from(argv)?.command else { bail!("not serve") };
-    let app = hookd::App::build(&serve).await?;
-    let base = format!("http://{}", app.local_addr()?);
-    tokio::spawn(app.run_until_stopped());
-    Ok(base)
+    // hookd gets a runtime (and threads) of its own, so its CPU time can be told apart.
+    let (ready, started) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hookd")
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                let _ = ready.send(Err(anyhow::Error::from(error)));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match hookd::App::build(&serve).await {
+                Ok(app) => {
+                    let address =
+                        app.local_addr().map(|a| format!("http://{a}")).map_err(anyhow::Error::from);
+                    let _ = ready.send(address);
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(error.into()));
+                }
+            }
+        });
+    });
+    started.await?
+}
+
+/// CPU seconds (user + system) of hookd's threads: its runtime's and SQLite's worker.
+fn hookd_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    tasks
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let name = std::fs::read_to_string(path.join("comm")).ok()?;
+            if !(name.starts_with("hookd") || name.starts_with("sqlx-sqlite")) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            // Fields after the command name (which is in parentheses): utime is the 12th.
+            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks_per_second)
+        })
+        .sum()
+}
+
+/// The process's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 fn report(

@@ -44,10 +44,10 @@ const LEASE_SAFETY: Duration = Duration::from_secs(2);
 /// Claimed deliveries per in-flight slot (the run queue's depth).
 const CLAIM_AHEAD: usize = 16;
 /// How many deliveries one destination may have claimed (waiting or in flight), per
-/// unit of its in-flight cap. With `CLAIM_AHEAD` this takes 16 destinations that are
-/// slow but succeeding to fill the queue; failing ones are purged from it at their
-/// first failure, so they hold no room.
-const CLAIM_AHEAD_PER_DESTINATION: u32 = 32;
+/// unit of its in-flight cap (512 at the default 8). With the defaults it takes 8
+/// destinations that are slow but succeeding to fill the queue; failing ones are
+/// purged from it at their first failure, so they hold no room.
+const CLAIM_AHEAD_PER_DESTINATION: u32 = 64;
 
 /// How the dispatcher runs.
 #[derive(Debug, Clone)]

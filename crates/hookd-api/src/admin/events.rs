@@ -129,19 +129,16 @@ async fn publish(
         })
         .collect::<Result<Vec<_>, _>>()?;
     ensure_accounts_exist(state, &events, prefix).await?;
-    let counts = state.store.publish_events(&events).await.map_err(|error| match error {
+    let ids: Vec<String> = events.iter().map(|event| event.event_id.to_string()).collect();
+    let counts = state.publishing.publish(events).await.map_err(|error| match error {
         hookd_store::StoreError::MissingReference => {
             ApiError::invalid_parameter("account_id", "Unknown account.")
         }
         other => other.into(),
     })?;
     state.delivery.wake.notify_one();
-    metrics::counter!("hookd_events_published_total").increment(events.len() as u64);
-    Ok(events
-        .iter()
-        .zip(counts)
-        .map(|(event, deliveries)| Published { event_id: event.event_id.to_string(), deliveries })
-        .collect())
+    metrics::counter!("hookd_events_published_total").increment(ids.len() as u64);
+    Ok(ids.into_iter().zip(counts).map(|(event_id, deliveries)| Published { event_id, deliveries }).collect())
 }
 
 fn to_event(
