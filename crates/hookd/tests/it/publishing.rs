@@ -90,6 +90,34 @@ async fn a_batch_is_all_or_nothing_and_answers_in_order() {
 }
 
 #[tokio::test]
+async fn concurrent_publishes_are_each_answered_with_their_own_event_and_deliveries() {
+    let app = TestApp::spawn().await;
+    let account = app.default_account().await;
+    app.create_endpoint(json!({"url": crate::support::receiver_url(1)})).await;
+    app.create_endpoint(json!({"url": crate::support::receiver_url(2), "events": ["avatar_video.fail"]}))
+        .await;
+    // Sent at once, so that many share one group commit; each answer must still be
+    // that request's own.
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let event_type = if n % 2 == 0 { "avatar_video.success" } else { "avatar_video.fail" };
+        let body = json!({"account_id": account, "event_type": event_type, "event_data": {"n": n}});
+        let request = send(app.admin(Method::POST, "/admin/v1/events").json(&body));
+        requests.spawn(async move { (n, request.await) });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(done) = requests.join_next().await {
+        let (n, reply) = done.expect("request task");
+        assert_eq!(reply.status.as_u16(), 202, "{}", reply.raw);
+        let expected = if n % 2 == 0 { 1 } else { 2 };
+        assert_eq!(reply.body["data"]["deliveries"], expected, "request {n}: {}", reply.raw);
+        ids.insert(reply.body["data"]["event_id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(ids.len(), 40, "every request got an event of its own");
+    assert_eq!(history_len(&app).await, 40);
+}
+
+#[tokio::test]
 async fn a_batch_holds_1_to_1000_events() {
     let app = TestApp::spawn().await;
     let account = app.default_account().await;
