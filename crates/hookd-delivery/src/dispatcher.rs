@@ -97,7 +97,7 @@ impl Dispatcher {
 
     /// Claims and sends until `shutdown`, then lets attempts in flight finish (they
     /// are bounded by the attempt timeout) and their outcomes be written. Claimed
-    /// deliveries not yet started are left to their leases.
+    /// deliveries not yet started are released.
     pub async fn run(self, shutdown: CancellationToken) {
         let (outcome_sender, outcomes) = mpsc::unbounded_channel();
         let recorded = Arc::new(Notify::new());
@@ -164,9 +164,17 @@ impl Dispatcher {
                 () = shutdown.cancelled() => {}
             }
         }
-        let abandoned = queue.drain_waiting().len();
-        if abandoned > 0 {
-            tracing::info!(abandoned, "claimed deliveries not started; due again when their leases lapse");
+        // Claimed but never started: give them back, so another instance (or the next
+        // start) sends them now rather than when the leases lapse.
+        let unstarted: Vec<_> =
+            queue.drain_waiting().into_iter().map(|c| (c.delivery.delivery_id, c.lease_until)).collect();
+        if !unstarted.is_empty() {
+            match self.store.release_claims(&unstarted, now_millis()).await {
+                Ok(released) => tracing::info!(released, "claimed deliveries not started were released"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not release claims; they lapse with their leases")
+                }
+            }
         }
         while attempts.join_next().await.is_some() {}
         drop(outcome_sender);

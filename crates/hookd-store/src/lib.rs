@@ -18,8 +18,8 @@ mod sqlite;
 
 use async_trait::async_trait;
 use hookd_core::{
-    AccountId, ApiKey, ApiKeyId, CursorKey, EndpointId, EndpointSecret, EventId, TokenHash, VideoId,
-    VideoStatus,
+    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, EndpointId, EndpointSecret, EventId, TokenHash,
+    VideoId, VideoStatus,
 };
 
 pub use model::*;
@@ -183,6 +183,11 @@ pub trait DeliveryStore: Send + Sync {
     /// at its start, when no lease can belong to a live worker (see
     /// [`SettingsStore::shared`]).
     async fn release_all_leases(&self, now: UnixMillis) -> StoreResult<u64>;
+    /// Gives back claims that were never attempted (at a graceful stop): each
+    /// `(delivery, lease_until)` whose lease is still the one given becomes due at
+    /// `now`, for any instance to take. A lease that lapsed and was claimed again
+    /// meanwhile is left alone. Returns how many were released.
+    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], now: UnixMillis) -> StoreResult<u64>;
     /// Signals that new deliveries were committed, by any process sharing the
     /// database; `None` where only this process writes (it wakes itself).
     async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>>;

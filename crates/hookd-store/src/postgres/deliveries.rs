@@ -3,7 +3,7 @@
 //! `LISTEN`/`NOTIFY`.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, EndpointId, EventId};
+use hookd_core::{AccountId, DeliveryId, EndpointId, EventId};
 use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row, Transaction};
 
@@ -128,6 +128,20 @@ impl DeliveryStore for PostgresStore {
              WHERE state = 'pending' AND lease_until IS NOT NULL",
         )
         .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], now: UnixMillis) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE deliveries d SET lease_until = NULL, next_attempt_at = $1
+             FROM UNNEST($2::text[], $3::bigint[]) AS c (delivery_id, lease_until)
+             WHERE d.delivery_id = c.delivery_id AND d.lease_until = c.lease_until AND d.state = 'pending'",
+        )
+        .bind(now)
+        .bind(id_array(claims.iter().map(|(id, _)| id)))
+        .bind(claims.iter().map(|(_, lease_until)| *lease_until).collect::<Vec<_>>())
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())

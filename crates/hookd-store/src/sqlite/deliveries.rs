@@ -189,6 +189,22 @@ impl DeliveryStore for SqliteStore {
         Ok(result.rows_affected())
     }
 
+    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], now: UnixMillis) -> StoreResult<u64> {
+        let rows: Vec<serde_json::Value> =
+            claims.iter().map(|(id, lease_until)| serde_json::json!([id.as_str(), lease_until])).collect();
+        let result = sqlx::query(
+            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = ?1
+             FROM (SELECT value ->> 0 AS delivery_id, value ->> 1 AS lease_until FROM json_each(?2)) AS c
+             WHERE deliveries.delivery_id = c.delivery_id AND deliveries.lease_until = c.lease_until
+               AND deliveries.state = 'pending'",
+        )
+        .bind(now)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>> {
         // Only this process writes the file, and it wakes its own dispatcher.
         Ok(None)

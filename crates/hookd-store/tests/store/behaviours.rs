@@ -631,3 +631,24 @@ pub async fn concurrent_first_claims_of_a_key_start_exactly_one(store: &dyn Stor
     let waiting = claims.iter().filter(|c| matches!(c, Ok(IdempotencyClaim::InProgress))).count();
     assert_eq!((started, waiting), (1, 5), "{claims:?}");
 }
+
+pub async fn released_claims_are_due_at_once_unless_claimed_again(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    let events: Vec<Event> = (0..2).map(|_| event_of(&account, "batch.finished", None)).collect();
+    store.publish_events(&events).await.expect("publish");
+    let claimed = claim(store, NOW, 10, 8).await;
+    assert_eq!(claimed.len(), 2);
+    let (kept, given_back) = (&claimed[0], &claimed[1]);
+    let released = store
+        .release_claims(
+            &[(given_back.delivery_id.clone(), NOW + LEASE), (kept.delivery_id.clone(), NOW + LEASE + 1)],
+            NOW + 5,
+        )
+        .await
+        .expect("release");
+    assert_eq!(released, 1, "a lease that is not the one given (claimed again meanwhile) stays");
+    let again = claim(store, NOW + 5, 10, 8).await;
+    let ids: Vec<_> = again.iter().map(|c| c.delivery_id.clone()).collect();
+    assert_eq!(ids, vec![given_back.delivery_id.clone()], "due at once, long before its lease would lapse");
+}

@@ -79,6 +79,7 @@ conformance!(
     retention_prunes_only_history_older_than_the_cutoff,
     retention_keeps_deliveries_in_flight_and_their_events,
     concurrent_first_claims_of_a_key_start_exactly_one,
+    released_claims_are_due_at_once_unless_claimed_again,
 );
 
 #[tokio::test]

@@ -81,6 +81,31 @@ async fn a_killed_instances_deliveries_are_finished_by_the_survivor() {
 }
 
 #[tokio::test]
+async fn a_stopping_instance_gives_back_what_it_claimed_but_did_not_send() {
+    let Some(database) = TestDatabase::shared().await else { return };
+    let mut receiver = TestReceiver::start().await;
+    receiver.always(Answer::Slow(Duration::from_millis(20), 200));
+    // A five-minute lease: the drain below finishes long before any lease could lapse,
+    // so only released claims can explain it.
+    let flags = ["--attempt-timeout", "285s"];
+    let stopping = Instance::start(&database, &flags).await;
+    let (account, key) = stopping.new_account().await;
+    stopping.create_endpoint(&key, &receiver.url("/handover")).await;
+    let acknowledged: HashSet<String> = stopping.publish_batch(&account, 400).await.into_iter().collect();
+    let mut arrivals = HashMap::new();
+    *arrivals.entry(receiver.next().await.header("heygen-event-id").to_owned()).or_default() += 1;
+    let (status, _, stderr) = stopping.binary.stop().await;
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("claimed deliveries not started were released"), "{stderr}");
+
+    let survivor = Instance::start(&database, &flags).await;
+    await_all(&mut receiver, &acknowledged, &mut arrivals, DRAIN_LIMIT).await;
+    assert!(survivor.delivered().await > 0);
+    survivor.binary.stop().await;
+    database.finish().await;
+}
+
+#[tokio::test]
 async fn an_api_instance_publishes_and_a_worker_instance_delivers_at_once() {
     let Some(database) = TestDatabase::shared().await else { return };
     let mut receiver = TestReceiver::start().await;
