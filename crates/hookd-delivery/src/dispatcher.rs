@@ -131,8 +131,10 @@ impl Dispatcher {
                         if !succeeded {
                             let purged = queue.purge(&target);
                             if purged > 0 {
-                                // Left leased: they are claimed again when the leases lapse.
-                                metrics::counter!("hookd_claims_released_total").increment(purged as u64);
+                                // Left leased, not released: released, they would be
+                                // claimed again at once and sent to the failing endpoint.
+                                // They are claimed again when the leases lapse.
+                                metrics::counter!("hookd_claims_deferred_total").increment(purged as u64);
                             }
                         }
                     }
