@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteStore, json_array};
+use super::SqliteStore;
 use crate::rows;
 use crate::{
     AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, QueueDepth,
@@ -40,52 +40,71 @@ pub(super) async fn insert_delivery(
     Ok(())
 }
 
-/// Due deliveries, oldest first, such that no destination ends up with more than the
-/// cap leased: a row's rank among its destination's candidates plus what that
-/// destination already has in flight must stay within the cap. Deliveries to disabled
-/// endpoints wait (they resume if the endpoint is re-enabled).
+/// Due deliveries, oldest first, at most `?2` leased per destination (endpoint or
+/// callback URL), at most `?3` in all. Deliveries to disabled endpoints wait (they
+/// resume if the endpoint is re-enabled).
 ///
-/// The cost is bounded by the claim, not the backlog: destinations already at their
-/// cap (a small set: they hold leases) are skipped in the index scan, which stops after
-/// `?4` candidates; only those are ranked. A destination that fills the window can
-/// delay others by one claim at most, since it is at its cap in the next one.
+/// It visits destinations, not rows, so its cost does not grow with a destination's
+/// backlog: `targets` walks the distinct destinations with pending deliveries (a skip
+/// scan, one index seek each, over `deliveries_by_target_due`); `heads` keeps those
+/// under their cap with their oldest due row; `queue` is a k-way merge of the
+/// destinations' due rows in due order (a recursive CTE ordered by due time is a
+/// priority queue in SQLite), each destination contributing at most its room. A
+/// destination at its cap with 100,000 due rows costs one seek, not 100,000 steps.
+/// The price is one seek per destination with pending deliveries, due or not.
+///
+/// The subqueries are scalar on purpose: as joins, SQLite builds a Bloom filter by
+/// scanning the whole table.
 const SELECT_CLAIMABLE: &str = "
-    WITH busy AS (
-        SELECT target, COUNT(*) AS leased FROM deliveries
+    WITH RECURSIVE
+    targets(target) AS (
+        SELECT (SELECT target FROM deliveries WHERE state = 'pending' ORDER BY target LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.target FROM deliveries d
+                WHERE d.state = 'pending' AND d.target > t.target ORDER BY d.target LIMIT 1)
+        FROM targets t WHERE t.target IS NOT NULL
+    ),
+    leased(target, n) AS (
+        SELECT target, COUNT(*) FROM deliveries
         WHERE state = 'pending' AND lease_until > ?1
         GROUP BY target
-    ), candidates AS (
-        SELECT d.delivery_id, d.target, d.next_attempt_at, d.seq
-        FROM deliveries d
-        WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
-          AND d.target NOT IN (SELECT target FROM busy WHERE leased >= ?2)
-          AND (d.endpoint_id IS NULL
-               OR EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = d.endpoint_id AND p.status = 'enabled'
-                                                      AND p.deleted_at IS NULL))
-        ORDER BY d.next_attempt_at
-        LIMIT ?4
-    ), ranked AS (
-        SELECT delivery_id, target, next_attempt_at, seq,
-               ROW_NUMBER() OVER (PARTITION BY target ORDER BY next_attempt_at, seq) AS position
-        FROM candidates
+    ),
+    heads(target, seq, room) AS (
+        SELECT t.target,
+               (SELECT d.seq FROM deliveries d
+                WHERE d.state = 'pending' AND d.target = t.target AND d.next_attempt_at <= ?1
+                ORDER BY d.next_attempt_at, d.seq LIMIT 1),
+               ?2 - COALESCE(l.n, 0)
+        FROM targets t LEFT JOIN leased l ON l.target = t.target
+        WHERE t.target IS NOT NULL AND COALESCE(l.n, 0) < ?2
+          -- An endpoint's target is its id; a callback URL never equals one.
+          AND NOT EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = t.target
+                                                     AND (p.status <> 'enabled' OR p.deleted_at IS NOT NULL))
+    ),
+    queue(seq, target, due, taken, room) AS (
+        SELECT h.seq, h.target, (SELECT d.next_attempt_at FROM deliveries d WHERE d.seq = h.seq), 1, h.room
+        FROM heads h WHERE h.seq IS NOT NULL
+        UNION ALL
+        SELECT n.seq, q.target, n.next_attempt_at, q.taken + 1, q.room
+        FROM queue q JOIN deliveries n ON n.seq = (
+            SELECT d.seq FROM deliveries d
+            WHERE d.state = 'pending' AND d.target = q.target AND d.next_attempt_at <= ?1
+              AND (d.next_attempt_at, d.seq) > (q.due, q.seq)
+            ORDER BY d.next_attempt_at, d.seq LIMIT 1)
+        WHERE q.taken < q.room
+        ORDER BY 3
+        LIMIT ?3
     )
-    SELECT ranked.delivery_id FROM ranked LEFT JOIN busy ON busy.target = ranked.target
-    WHERE ranked.position + COALESCE(busy.leased, 0) <= ?2
-    ORDER BY ranked.next_attempt_at, ranked.seq
-    LIMIT ?3";
-
-/// How many candidates a claim of `limit` looks at.
-fn candidate_window(limit: u32) -> i64 {
-    (i64::from(limit) * 4).max(64)
-}
+    SELECT seq FROM queue";
 
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
            p.secret, e.event_type, e.event_data
-    FROM deliveries d
+    FROM json_each(?) AS claimed
+    JOIN deliveries d ON d.seq = claimed.value
     JOIN events e ON e.event_id = d.event_id
     LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id
-    WHERE d.delivery_id IN (SELECT value FROM json_each(?))";
+    ORDER BY claimed.key";
 
 #[async_trait]
 impl DeliveryStore for SqliteStore {
@@ -97,28 +116,28 @@ impl DeliveryStore for SqliteStore {
         lease_until: UnixMillis,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.writer.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(SELECT_CLAIMABLE)
+        let seqs: Vec<i64> = sqlx::query_scalar(SELECT_CLAIMABLE)
             .bind(now)
             .bind(i64::from(per_target_cap))
             .bind(i64::from(limit))
-            .bind(candidate_window(limit))
             .fetch_all(&mut *tx)
             .await?;
-        if ids.is_empty() {
+        if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        let id_list = json_array(ids.iter());
+        let seq_list =
+            serde_json::to_string(&seqs).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         // The lease also moves `next_attempt_at`, so if this process dies the row is
         // simply due again when the lease lapses.
         sqlx::query(
             "UPDATE deliveries SET lease_until = ?1, next_attempt_at = ?1
-             WHERE delivery_id IN (SELECT value FROM json_each(?2))",
+             WHERE seq IN (SELECT value FROM json_each(?2))",
         )
         .bind(lease_until)
-        .bind(&id_list)
+        .bind(&seq_list)
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query(SELECT_CLAIMED).bind(&id_list).fetch_all(&mut *tx).await?;
+        let rows = sqlx::query(SELECT_CLAIMED).bind(&seq_list).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         rows.iter().map(rows::claimed_delivery).collect()
     }

@@ -372,6 +372,53 @@ pub async fn claims_lease_deliveries_and_cap_each_destination(store: &dyn Store)
     assert!(!first.iter().any(|c| c.delivery_id == next[0].delivery_id));
 }
 
+pub async fn a_destination_at_its_cap_does_not_hold_up_others(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let hot = endpoint_with(store, &account, EventFilter::Only(vec!["batch.finished".into()]), None).await;
+    let quiet = endpoint_with(store, &account, EventFilter::Only(vec!["batch.failed".into()]), None).await;
+    let backlog: Vec<Event> = (0..200).map(|_| event_of(&account, "batch.finished", None)).collect();
+    store.publish_events(&backlog).await.expect("publish the backlog");
+    assert_eq!(claim(store, NOW, 100, 5).await.len(), 5, "the hot endpoint fills its cap");
+
+    let mut later = event_of(&account, "batch.failed", None);
+    later.created_at = NOW + 1;
+    store.publish_events(&[later]).await.expect("publish");
+    let claimed = claim(store, NOW + 2, 100, 5).await;
+    let targets: Vec<_> = claimed.iter().map(|c| c.endpoint_id.clone()).collect();
+    assert_eq!(targets, vec![Some(quiet)], "195 older due deliveries behind a full cap do not block it");
+    assert!(claim(store, NOW + 3, 100, 5).await.is_empty());
+    let _ = hot;
+}
+
+pub async fn claims_take_the_oldest_due_deliveries_across_destinations(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::Only(vec!["batch.finished".into()]), None).await;
+    endpoint_with(store, &account, EventFilter::Only(vec!["batch.failed".into()]), None).await;
+    // Due times interleave the two destinations; publish order does not follow them.
+    let mut events = Vec::new();
+    for (offset, event_type) in [
+        (5, "batch.finished"),
+        (1, "batch.failed"),
+        (4, "batch.failed"),
+        (2, "batch.finished"),
+        (3, "batch.finished"),
+    ] {
+        let mut event = event_of(&account, event_type, None);
+        event.created_at = NOW + offset;
+        events.push(event);
+    }
+    store.publish_events(&events).await.expect("publish");
+    let claimed = claim(store, NOW + 10, 3, 8).await;
+    let mut got: Vec<_> = claimed.iter().map(|c| c.event_id.clone()).collect();
+    got.sort();
+    let mut oldest = vec![events[1].event_id.clone(), events[3].event_id.clone(), events[4].event_id.clone()];
+    oldest.sort();
+    assert_eq!(got, oldest, "the three earliest due, whichever destination they go to");
+    let rest: Vec<_> = claim(store, NOW + 10, 3, 8).await.into_iter().map(|c| c.event_id).collect();
+    assert_eq!(rest.len(), 2);
+    assert!(rest.contains(&events[0].event_id) && rest.contains(&events[2].event_id));
+}
+
 pub async fn an_expired_lease_makes_the_delivery_due_again(store: &dyn Store) {
     let account = new_account(store, "a").await;
     endpoint_with(store, &account, EventFilter::All, None).await;

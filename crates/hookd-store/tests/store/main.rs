@@ -68,6 +68,8 @@ conformance!(
     event_history_filters_by_type_and_entity_and_scopes_to_account,
     publish_fans_out_to_matching_endpoints_only,
     claims_lease_deliveries_and_cap_each_destination,
+    a_destination_at_its_cap_does_not_hold_up_others,
+    claims_take_the_oldest_due_deliveries_across_destinations,
     an_expired_lease_makes_the_delivery_due_again,
     outcomes_record_attempts_and_move_the_delivery_on,
     deleting_an_endpoint_cancels_its_pending_deliveries,
