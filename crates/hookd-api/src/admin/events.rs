@@ -176,7 +176,7 @@ fn to_event(
             |error| ApiError::invalid_parameter(param("callback_url"), format!("'callback_url' {error}.")),
         )?;
     Ok(Event {
-        event_id: EventId::new_random(),
+        event_id: EventId::new_time_ordered(now),
         account_id,
         event_type: request.event_type,
         entity_id: limited(request.entity_id, "entity_id")?,

@@ -260,7 +260,7 @@ fn completion_event(video: &Video, reported: VideoStatus, result: &VideoResult, 
         VideoStatus::Pending | VideoStatus::Processing => return None,
     };
     Some(Event {
-        event_id: EventId::new_random(),
+        event_id: EventId::new_time_ordered(now),
         account_id: video.account_id.clone(),
         event_type: event_type.to_owned(),
         entity_id: None,

@@ -112,7 +112,7 @@ impl NewDeliveries {
         callback_url: Option<&str>,
         due_at: i64,
     ) {
-        self.delivery_ids.push(DeliveryId::new_random().to_string());
+        self.delivery_ids.push(DeliveryId::new_time_ordered(due_at).to_string());
         self.event_ids.push(event.event_id.to_string());
         self.account_ids.push(event.account_id.to_string());
         self.endpoint_ids.push(endpoint_id.map(str::to_owned));

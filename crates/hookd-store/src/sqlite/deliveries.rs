@@ -26,7 +26,7 @@ pub(super) async fn insert_delivery(
                                  next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
     )
-    .bind(DeliveryId::new_random().as_str())
+    .bind(DeliveryId::new_time_ordered(due_at).as_str())
     .bind(event.event_id.as_str())
     .bind(event.account_id.as_str())
     .bind(endpoint_id)

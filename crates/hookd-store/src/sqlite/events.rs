@@ -159,7 +159,7 @@ pub(super) async fn publish_in(
 
 fn delivery_row(event: &Event, endpoint_id: Option<&str>, callback_url: Option<&str>) -> serde_json::Value {
     serde_json::json!([
-        DeliveryId::new_random().as_str(),
+        DeliveryId::new_time_ordered(event.created_at).as_str(),
         event.event_id.as_str(),
         event.account_id.as_str(),
         endpoint_id,
