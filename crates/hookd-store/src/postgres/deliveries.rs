@@ -15,48 +15,49 @@ use crate::{
     StoreError, StoreResult, UnixMillis,
 };
 
-/// The SQLite claim's rules (oldest due first; no destination beyond its cap; disabled
-/// endpoints wait; a bounded candidate window), plus `SKIP LOCKED`: rows another
-/// instance is claiming at this moment are passed over instead of waited for, and the
-/// lease is written in the same statement.
+/// Leases due deliveries, oldest first, at most `$2` leased per destination (endpoint
+/// or callback URL), at most `$3` in all; deliveries to disabled endpoints wait.
 ///
-/// Two instances claiming at the same instant each see the other's leases only once
-/// committed, so a destination can briefly have up to one claim's worth more than its
-/// cap in flight; the cap is a politeness limit, and the next claims correct it.
+/// As on SQLite it visits destinations, not rows, so a destination at its cap with a
+/// deep backlog costs one index seek rather than a walk over its due rows: `targets`
+/// is a loose index scan over the destinations with pending deliveries, `rooms` keeps
+/// those under their cap, and each contributes at most its room of its oldest due
+/// rows (`LATERAL`, on `deliveries_by_target_due`). `SKIP LOCKED` lets instances
+/// claim side by side without waiting for or taking each other's rows; rows locked
+/// but not chosen are free again at commit.
 const CLAIM: &str = "
-    WITH busy AS (
-        SELECT target, COUNT(*) AS leased FROM deliveries
+    WITH RECURSIVE targets(target) AS (
+        (SELECT target FROM deliveries WHERE state = 'pending' ORDER BY target LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.target FROM deliveries d
+                WHERE d.state = 'pending' AND d.target > t.target ORDER BY d.target LIMIT 1)
+        FROM targets t WHERE t.target IS NOT NULL
+    ), leased AS (
+        SELECT target, COUNT(*) AS n FROM deliveries
         WHERE state = 'pending' AND lease_until > $1
         GROUP BY target
+    ), rooms AS (
+        SELECT t.target, $2 - COALESCE(l.n, 0) AS room
+        FROM targets t LEFT JOIN leased l ON l.target = t.target
+        WHERE t.target IS NOT NULL AND COALESCE(l.n, 0) < $2
+          -- An endpoint's target is its id; a callback URL never equals one.
+          AND NOT EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = t.target
+                                                     AND (p.status <> 'enabled' OR p.deleted_at IS NOT NULL))
     ), candidates AS (
-        SELECT d.seq, d.target, d.next_attempt_at
-        FROM deliveries d
-        WHERE d.state = 'pending' AND d.next_attempt_at <= $1
-          AND d.target NOT IN (SELECT target FROM busy WHERE leased >= $2)
-          AND (d.endpoint_id IS NULL
-               OR EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = d.endpoint_id
-                                                      AND p.status = 'enabled' AND p.deleted_at IS NULL))
-        ORDER BY d.next_attempt_at
-        LIMIT $4
-        FOR UPDATE OF d SKIP LOCKED
-    ), ranked AS (
-        SELECT seq, target, next_attempt_at,
-               ROW_NUMBER() OVER (PARTITION BY target ORDER BY next_attempt_at, seq) AS position
-        FROM candidates
+        SELECT c.seq, c.next_attempt_at
+        FROM rooms r CROSS JOIN LATERAL (
+            SELECT d.seq, d.next_attempt_at FROM deliveries d
+            WHERE d.state = 'pending' AND d.target = r.target AND d.next_attempt_at <= $1
+            ORDER BY d.next_attempt_at, d.seq
+            LIMIT LEAST(r.room, $3)
+            FOR UPDATE SKIP LOCKED
+        ) c
     ), chosen AS (
-        SELECT ranked.seq FROM ranked LEFT JOIN busy ON busy.target = ranked.target
-        WHERE ranked.position + COALESCE(busy.leased, 0) <= $2
-        ORDER BY ranked.next_attempt_at, ranked.seq
-        LIMIT $3
+        SELECT seq FROM candidates ORDER BY next_attempt_at, seq LIMIT $3
     )
-    UPDATE deliveries SET lease_until = $5, next_attempt_at = $5
+    UPDATE deliveries SET lease_until = $4, next_attempt_at = $4
     FROM chosen WHERE deliveries.seq = chosen.seq
     RETURNING deliveries.delivery_id";
-
-/// How many candidates a claim of `limit` looks at.
-fn candidate_window(limit: u32) -> i64 {
-    (i64::from(limit) * 4).max(64)
-}
 
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
@@ -90,7 +91,6 @@ impl DeliveryStore for PostgresStore {
             .bind(now)
             .bind(i64::from(per_target_cap))
             .bind(i64::from(limit))
-            .bind(candidate_window(limit))
             .bind(lease_until)
             .fetch_all(&mut *tx)
             .await?;
