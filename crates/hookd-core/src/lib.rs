@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod ids;
 pub mod random;
 pub mod retry;
+pub mod sealing;
 pub mod secret;
 pub mod video;
 
@@ -24,5 +25,6 @@ pub use endpoint::{
 };
 pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, VideoId};
 pub use retry::{RetrySchedule, RetryScheduleError};
+pub use sealing::{MasterKey, SealError, SecretSealer};
 pub use secret::{ApiKey, EndpointSecret, TokenHash};
 pub use video::{Transition, VideoStatus};
