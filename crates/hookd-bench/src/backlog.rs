@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hookd_core::{AccountId, EventId};
+use hookd_core::{AccountId, EventId, MasterKey, SecretSealer};
 use hookd_store::{Event, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 use crate::Args;
@@ -21,9 +21,12 @@ pub async fn queue(
     database_url: Option<&str>,
     account: &str,
 ) -> anyhow::Result<Vec<String>> {
+    // The key hookd generated at its first start, so it can read what is written here.
+    let key = std::fs::read_to_string(data_dir.join("master-key")).context("hookd's master key")?;
+    let sealer = SecretSealer::new(&MasterKey::from_hex(&key)?);
     let store: Arc<dyn Store> = match database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url, &PostgresOptions::default()).await?),
-        None => Arc::new(SqliteStore::open(&data_dir.join("hookd.db")).await?),
+        Some(url) => Arc::new(PostgresStore::connect(url, &PostgresOptions::default(), sealer).await?),
+        None => Arc::new(SqliteStore::open(&data_dir.join("hookd.db"), sealer).await?),
     };
     let account_id = AccountId::parse(account).context("the default account id")?;
     let padding = "x".repeat(args.payload);

@@ -48,6 +48,11 @@ pub enum StoreError {
     /// A stored value no longer parses; the database was changed outside hookd.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The master key is not the one this database's endpoint secrets were sealed with.
+    #[error(
+        "the master key does not open this database's endpoint secrets: start hookd with the key it was first started with (--master-key, HOOKD_MASTER_KEY or DATA_DIR/master-key)"
+    )]
+    WrongMasterKey,
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use hookd_core::{
     AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId,
-    EventFilter, EventId, VideoId, VideoStatus,
+    EventFilter, EventId, SecretSealer, VideoId, VideoStatus,
 };
 use sqlx::Row;
 
@@ -118,9 +118,12 @@ pub(crate) fn account_id(row: &impl RecordRow) -> StoreResult<AccountId> {
     AccountId::parse(&row.text("account_id")?).map_err(|_| corrupt("account id"))
 }
 
-pub(crate) fn endpoint(row: &impl RecordRow) -> StoreResult<(i64, Endpoint)> {
+pub(crate) fn endpoint(row: &impl RecordRow, sealer: &SecretSealer) -> StoreResult<(i64, Endpoint)> {
+    let endpoint_id = EndpointId::parse(&row.text("endpoint_id")?).map_err(|_| corrupt("endpoint id"))?;
+    let secret =
+        sealer.open(&row.text("secret")?, endpoint_id.as_str()).map_err(|_| corrupt("endpoint secret"))?;
     let endpoint = Endpoint {
-        endpoint_id: EndpointId::parse(&row.text("endpoint_id")?).map_err(|_| corrupt("endpoint id"))?,
+        endpoint_id,
         account_id: account_id(row)?,
         url: EndpointUrl::from_stored(row.text("url")?),
         events: match row.text_opt("events")? {
@@ -133,7 +136,7 @@ pub(crate) fn endpoint(row: &impl RecordRow) -> StoreResult<(i64, Endpoint)> {
             .transpose()
             .map_err(|_| corrupt("endpoint entity_id"))?,
         status: EndpointStatus::parse(&row.text("status")?).ok_or_else(|| corrupt("endpoint status"))?,
-        secret: EndpointSecret::from_stored(row.text("secret")?),
+        secret,
         created_at: row.int("created_at")?,
     };
     Ok((row.int("seq")?, endpoint))
@@ -153,15 +156,27 @@ pub(crate) fn event(row: &impl RecordRow) -> StoreResult<(i64, Event)> {
     Ok((row.int("seq")?, event))
 }
 
-pub(crate) fn claimed_delivery(row: &impl RecordRow) -> StoreResult<ClaimedDelivery> {
+/// A sealed secret that does not open here (the row was edited by hand: startup checked
+/// the master key) becomes an unusable one, so the dispatcher records a refused attempt
+/// for that endpoint instead of the whole claim failing, and never sends unsigned.
+pub(crate) fn claimed_delivery(row: &impl RecordRow, sealer: &SecretSealer) -> StoreResult<ClaimedDelivery> {
+    let endpoint_id = endpoint_id_opt(row)?;
+    let secret = match (row.text_opt("secret")?, &endpoint_id) {
+        (Some(sealed), Some(endpoint_id)) => Some(
+            sealer
+                .open(&sealed, endpoint_id.as_str())
+                .unwrap_or_else(|_| EndpointSecret::from_stored(String::new())),
+        ),
+        _ => None,
+    };
     Ok(ClaimedDelivery {
         delivery_id: DeliveryId::parse(&row.text("delivery_id")?).map_err(|_| corrupt("delivery id"))?,
         event_id: EventId::parse(&row.text("event_id")?).map_err(|_| corrupt("delivery event id"))?,
         event_type: row.text("event_type")?,
         event_data: row.text("event_data")?,
         url: row.text("url")?,
-        endpoint_id: endpoint_id_opt(row)?,
-        secret: row.text_opt("secret")?.map(EndpointSecret::from_stored),
+        endpoint_id,
+        secret,
         attempts_made: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
     })
 }

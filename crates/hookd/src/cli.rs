@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookd_core::retry::DEFAULT_RETRY_SCHEDULE;
-use hookd_core::{EventTypeInfo, RetrySchedule};
+use hookd_core::{EventTypeInfo, MasterKey, RetrySchedule};
 use ipnet::IpNet;
 
 #[derive(Debug, Parser)]
@@ -71,6 +71,13 @@ pub struct ServeArgs {
     /// DATA_DIR/admin-token (mode 0600) and printed once.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// The key endpoint secrets are sealed with at rest: 64 hex characters (32 bytes).
+    /// If absent, DATA_DIR/master-key is used, generated (mode 0600) on first start.
+    /// Every instance sharing a database needs the same key; back it up with the data.
+    #[arg(long, env = "HOOKD_MASTER_KEY", hide_env_values = true, value_name = "HEX",
+          value_parser = parse_master_key)]
+    pub master_key: Option<MasterKey>,
 
     /// Accept http:// URLs for endpoints and callbacks (development only).
     #[arg(long, env = "HOOKD_ALLOW_HTTP")]
@@ -158,6 +165,10 @@ fn parse_cidr(raw: &str) -> Result<IpNet, String> {
     raw.parse::<IpNet>()
         .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("{raw:?} is not a CIDR range (like 127.0.0.0/8) or an IP address"))
+}
+
+fn parse_master_key(raw: &str) -> Result<MasterKey, String> {
+    MasterKey::from_hex(raw).map_err(|error| error.to_string())
 }
 
 fn parse_retry_schedule(raw: &str) -> Result<RetrySchedule, String> {

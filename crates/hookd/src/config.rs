@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hookd_core::secret::generate_admin_token;
-use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, RetryPolicy, TokenHash, UrlRules};
+use hookd_core::{
+    ApiKey, DestinationPolicy, EventCatalog, MasterKey, RetryPolicy, SecretSealer, TokenHash, UrlRules,
+};
 use hookd_delivery::DispatcherConfig;
 use hookd_store::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 
@@ -17,6 +19,8 @@ use crate::cli::{Role, ServeArgs};
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DEFAULT_KEY_FILE: &str = "default-api-key";
 const DEFAULT_ACCOUNT_FILE: &str = "default-account-id";
+/// Where the master key lives when `--master-key` is not given.
+pub const MASTER_KEY_FILE: &str = "master-key";
 const SQLITE_FILE: &str = "hookd.db";
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
@@ -41,6 +45,8 @@ pub enum StartupError {
     AdminTokenTooShort,
     #[error("could not write {path}: {source}")]
     WriteFile { path: PathBuf, source: std::io::Error },
+    #[error("could not read the master key from {path}: {reason}")]
+    MasterKeyFile { path: PathBuf, reason: String },
     #[error("{0}")]
     Catalog(#[from] hookd_core::catalog::InvalidEventTypeName),
     #[error(
@@ -74,7 +80,8 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     std::fs::create_dir_all(&args.data_dir)
         .and_then(|()| std::fs::read_dir(&args.data_dir).map(drop))
         .map_err(|source| StartupError::DataDir { path: args.data_dir.clone(), source })?;
-    let store = open_database(args).await?;
+    let sealer = SecretSealer::new(&resolve_master_key(args)?);
+    let store = open_database(args, sealer).await?;
     if !store.shared() && args.role != Role::All {
         store.close().await;
         return Err(StartupError::RoleNeedsSharedDatabase(if args.role == Role::Api {
@@ -113,16 +120,18 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     Ok(Prepared { store, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
 }
 
-async fn open_database(args: &ServeArgs) -> Result<Arc<dyn Store>, StartupError> {
+async fn open_database(args: &ServeArgs, sealer: SecretSealer) -> Result<Arc<dyn Store>, StartupError> {
     let opened: Result<Arc<dyn Store>, StoreError> = match args.database_url.as_deref() {
-        None => SqliteStore::open(&args.data_dir.join(SQLITE_FILE)).await.map(|s| Arc::new(s) as _),
-        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url).await.map(|s| Arc::new(s) as _),
+        None => SqliteStore::open(&args.data_dir.join(SQLITE_FILE), sealer).await.map(|s| Arc::new(s) as _),
+        Some(url) if url.starts_with("sqlite:") => {
+            SqliteStore::open_url(url, sealer).await.map(|s| Arc::new(s) as _)
+        }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let options = PostgresOptions {
                 max_connections: args.database_max_connections,
                 ..PostgresOptions::default()
             };
-            PostgresStore::connect(url, &options).await.map(|s| Arc::new(s) as _)
+            PostgresStore::connect(url, &options, sealer).await.map(|s| Arc::new(s) as _)
         }
         Some(url) => {
             let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
@@ -130,6 +139,30 @@ async fn open_database(args: &ServeArgs) -> Result<Arc<dyn Store>, StartupError>
         }
     };
     opened.map_err(StartupError::Database)
+}
+
+/// The flag (or `HOOKD_MASTER_KEY`) wins; else DATA_DIR/master-key; else a new key is
+/// generated there (0600) and its place printed. Whether it is the right key is checked
+/// when the database opens.
+fn resolve_master_key(args: &ServeArgs) -> Result<MasterKey, StartupError> {
+    if let Some(key) = &args.master_key {
+        return Ok(key.clone());
+    }
+    let path = args.data_dir.join(MASTER_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_hex(&text)
+            .map_err(|error| StartupError::MasterKeyFile { path, reason: error.to_string() }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private_file(&path, &key.to_hex())?;
+            println!(
+                "hookd: generated the master key that seals endpoint secrets, saved to {}; back it up with the database: without it no endpoint secret can be read",
+                path.display()
+            );
+            Ok(key)
+        }
+        Err(error) => Err(StartupError::MasterKeyFile { path, reason: error.to_string() }),
+    }
 }
 
 /// Pruning a delivery that still has retries ahead would silently drop it.

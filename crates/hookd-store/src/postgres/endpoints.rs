@@ -22,7 +22,7 @@ impl EndpointStore for PostgresStore {
         .bind(rows::events_column(&endpoint.events))
         .bind(endpoint.entity_id.as_ref().map(EntityId::as_str))
         .bind(endpoint.status.as_str())
-        .bind(endpoint.secret.expose())
+        .bind(self.sealer.seal(&endpoint.secret, endpoint.endpoint_id.as_str()))
         .bind(endpoint.created_at)
         .execute(&self.pool)
         .await?;
@@ -39,7 +39,7 @@ impl EndpointStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row)?.1)
+        Ok(rows::endpoint(&row, &self.sealer)?.1)
     }
 
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
@@ -54,7 +54,8 @@ impl EndpointStore for PostgresStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(rows::endpoint).collect::<StoreResult<Vec<_>>>()?;
+        let rows =
+            rows.iter().map(|row| rows::endpoint(row, &self.sealer)).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 
@@ -89,7 +90,7 @@ impl EndpointStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row)?.1)
+        Ok(rows::endpoint(&row, &self.sealer)?.1)
     }
 
     async fn delete_endpoint(
@@ -136,7 +137,7 @@ impl EndpointStore for PostgresStore {
             "UPDATE endpoints SET secret = $1, updated_at = $2
              WHERE account_id = $3 AND endpoint_id = $4 AND deleted_at IS NULL",
         )
-        .bind(secret.expose())
+        .bind(self.sealer.seal(secret, endpoint_id.as_str()))
         .bind(now)
         .bind(account_id.as_str())
         .bind(endpoint_id.as_str())

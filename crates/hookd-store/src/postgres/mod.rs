@@ -19,6 +19,7 @@ mod videos;
 use std::str::FromStr;
 use std::time::Duration;
 
+use hookd_core::SecretSealer;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -59,12 +60,15 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Seals endpoint secrets before they are written and opens them when read.
+    sealer: SecretSealer,
 }
 
 impl PostgresStore {
-    /// Connects to `url` and applies migrations (under the migrator's advisory lock, so
-    /// instances starting together migrate once).
-    pub async fn connect(url: &str, options: &PostgresOptions) -> StoreResult<Self> {
+    /// Connects to `url`, applies migrations (under the migrator's advisory lock, so
+    /// instances starting together migrate once) and checks that `sealer`'s master key
+    /// is the one the secrets were sealed with (every instance needs the same key).
+    pub async fn connect(url: &str, options: &PostgresOptions, sealer: SecretSealer) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(url)?.application_name("hookd");
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
@@ -75,7 +79,9 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         MIGRATIONS.run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool, sealer };
+        store.prepare_sealing().await?;
+        Ok(store)
     }
 
     /// Closes the pool, waiting for running statements.

@@ -1,13 +1,50 @@
 //! Server-wide settings (cursor key, admin token hash) and the first-start bootstrap.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, ApiKey, CursorKey, TokenHash};
+use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, TokenHash};
 
 use super::{Duty, PostgresStore};
 use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
 
 const CURSOR_KEY: &str = "cursor_key";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+impl PostgresStore {
+    /// Refuses a master key other than the one this database was first opened with
+    /// (every instance must be given the same key), then seals any secret stored in
+    /// clear by a hookd from before secrets were sealed. Instances starting together
+    /// agree on the first check written; sealing a row is conditional on its old
+    /// value, so two instances sealing at once do not clash.
+    pub(super) async fn prepare_sealing(&self) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(MASTER_KEY_CHECK)
+            .bind(self.sealer.key_check().into_bytes())
+            .execute(&self.pool)
+            .await?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(MASTER_KEY_CHECK)
+            .fetch_one(&self.pool)
+            .await?;
+        let stored = String::from_utf8(stored).map_err(|_| StoreError::Corrupt("master key check".into()))?;
+        self.sealer.verify_key_check(&stored).map_err(|_| StoreError::WrongMasterKey)?;
+
+        let in_clear: Vec<(String, String)> =
+            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints WHERE secret NOT LIKE 'sealed:%'")
+                .fetch_all(&self.pool)
+                .await?;
+        for (endpoint_id, secret) in in_clear {
+            let sealed = self.sealer.seal(&EndpointSecret::from_stored(secret.clone()), &endpoint_id);
+            sqlx::query("UPDATE endpoints SET secret = $1 WHERE endpoint_id = $2 AND secret = $3")
+                .bind(sealed)
+                .bind(&endpoint_id)
+                .bind(&secret)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl SettingsStore for PostgresStore {

@@ -142,7 +142,7 @@ impl DeliveryStore for SqliteStore {
         .await?;
         let rows = sqlx::query(SELECT_CLAIMED).bind(&seq_list).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        rows.iter().map(rows::claimed_delivery).collect()
+        rows.iter().map(|row| rows::claimed_delivery(row, &self.sealer)).collect()
     }
 
     async fn record_outcomes(

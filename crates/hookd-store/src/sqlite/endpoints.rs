@@ -22,7 +22,7 @@ impl EndpointStore for SqliteStore {
         .bind(rows::events_column(&endpoint.events))
         .bind(endpoint.entity_id.as_ref().map(EntityId::as_str))
         .bind(endpoint.status.as_str())
-        .bind(endpoint.secret.expose())
+        .bind(self.sealer.seal(&endpoint.secret, endpoint.endpoint_id.as_str()))
         .bind(endpoint.created_at)
         .bind(endpoint.created_at)
         .execute(&self.writer)
@@ -40,7 +40,7 @@ impl EndpointStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row)?.1)
+        Ok(rows::endpoint(&row, &self.sealer)?.1)
     }
 
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
@@ -55,7 +55,8 @@ impl EndpointStore for SqliteStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.reader)
             .await?;
-        let rows = rows.iter().map(rows::endpoint).collect::<StoreResult<Vec<_>>>()?;
+        let rows =
+            rows.iter().map(|row| rows::endpoint(row, &self.sealer)).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 
@@ -90,7 +91,7 @@ impl EndpointStore for SqliteStore {
             .fetch_optional(&self.writer)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row)?.1)
+        Ok(rows::endpoint(&row, &self.sealer)?.1)
     }
 
     async fn delete_endpoint(
@@ -138,7 +139,7 @@ impl EndpointStore for SqliteStore {
             "UPDATE endpoints SET secret = ?, updated_at = ?
              WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
         )
-        .bind(secret.expose())
+        .bind(self.sealer.seal(secret, endpoint_id.as_str()))
         .bind(now)
         .bind(account_id.as_str())
         .bind(endpoint_id.as_str())

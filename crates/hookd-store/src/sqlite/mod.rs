@@ -16,6 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use hookd_core::SecretSealer;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -30,21 +31,24 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Seals endpoint secrets before they are written and opens them when read.
+    sealer: SecretSealer,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file at `path` and applies migrations.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
+    /// Opens (creating if missing) the database file at `path`, applies migrations and
+    /// checks that `sealer`'s master key is the one the secrets were sealed with.
+    pub async fn open(path: &Path, sealer: SecretSealer) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new().filename(path);
-        Self::open_with(options).await
+        Self::open_with(options, sealer).await
     }
 
     /// Opens a `sqlite://` URL.
-    pub async fn open_url(url: &str) -> StoreResult<Self> {
-        Self::open_with(SqliteConnectOptions::from_str(url)?).await
+    pub async fn open_url(url: &str, sealer: SecretSealer) -> StoreResult<Self> {
+        Self::open_with(SqliteConnectOptions::from_str(url)?, sealer).await
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+    async fn open_with(options: SqliteConnectOptions, sealer: SecretSealer) -> StoreResult<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -62,7 +66,9 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        let store = Self { writer, reader, sealer };
+        store.prepare_sealing().await?;
+        Ok(store)
     }
 
     /// Closes both pools, waiting for running statements.

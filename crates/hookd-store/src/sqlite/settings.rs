@@ -1,7 +1,7 @@
 //! Server-wide settings (cursor key, admin token hash) and the first-start bootstrap.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, ApiKey, CursorKey, TokenHash};
+use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, TokenHash};
 use sqlx::Row;
 
 use super::SqliteStore;
@@ -9,6 +9,41 @@ use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
 
 const CURSOR_KEY: &str = "cursor_key";
 const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+impl SqliteStore {
+    /// Refuses a master key other than the one this database was first opened with
+    /// (so a wrong key fails at startup, not at the first delivery), then seals any
+    /// secret stored in clear by a hookd from before secrets were sealed.
+    pub(super) async fn prepare_sealing(&self) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(MASTER_KEY_CHECK)
+            .bind(self.sealer.key_check().into_bytes())
+            .execute(&self.writer)
+            .await?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(MASTER_KEY_CHECK)
+            .fetch_one(&self.writer)
+            .await?;
+        let stored = String::from_utf8(stored).map_err(|_| StoreError::Corrupt("master key check".into()))?;
+        self.sealer.verify_key_check(&stored).map_err(|_| StoreError::WrongMasterKey)?;
+
+        let in_clear: Vec<(String, String)> =
+            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints WHERE secret NOT LIKE 'sealed:%'")
+                .fetch_all(&self.writer)
+                .await?;
+        for (endpoint_id, secret) in in_clear {
+            let sealed = self.sealer.seal(&EndpointSecret::from_stored(secret.clone()), &endpoint_id);
+            sqlx::query("UPDATE endpoints SET secret = ? WHERE endpoint_id = ? AND secret = ?")
+                .bind(sealed)
+                .bind(&endpoint_id)
+                .bind(&secret)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl SettingsStore for SqliteStore {

@@ -2,18 +2,26 @@
 //! against `&dyn Store` and run here against every backend.
 
 mod behaviours;
+mod sealing;
 
 use std::future::Future;
 use std::pin::Pin;
 
+use hookd_core::{MasterKey, SecretSealer};
 use hookd_store::{PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store, test_server_url};
+
+/// The master key every test store seals with (a fixed one, so two handles on one
+/// database agree).
+fn sealer() -> SecretSealer {
+    SecretSealer::new(&MasterKey::from_hex(&"5e".repeat(32)).expect("a well-formed key"))
+}
 
 type Behaviour = for<'a> fn(&'a dyn Store) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// A fresh SQLite file in its own temp dir, removed when the test ends.
 async fn with_sqlite(behaviour: Behaviour) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("hookd.db")).await.expect("open sqlite");
+    let store = SqliteStore::open(&dir.path().join("hookd.db"), sealer()).await.expect("open sqlite");
     behaviour(&store).await;
     store.close().await;
 }
@@ -23,8 +31,9 @@ async fn with_sqlite(behaviour: Behaviour) {
 async fn with_postgres(behaviour: Behaviour) {
     let Some(server) = test_server_url() else { return };
     let database = ScratchDatabase::create(&server).await.expect("create a scratch PostgreSQL database");
-    let store =
-        PostgresStore::connect(database.url(), &PostgresOptions::default()).await.expect("open postgres");
+    let store = PostgresStore::connect(database.url(), &PostgresOptions::default(), sealer())
+        .await
+        .expect("open postgres");
     behaviour(&store).await;
     store.close().await;
     database.drop_database().await.expect("drop the scratch database");
@@ -88,10 +97,10 @@ conformance!(
 async fn sqlite_data_survives_reopening_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("hookd.db");
-    let store = SqliteStore::open(&path).await.expect("open");
+    let store = SqliteStore::open(&path, sealer()).await.expect("open");
     let (account, endpoint) = behaviours::account_with_endpoint(&store).await;
     store.close().await;
-    let reopened = SqliteStore::open(&path).await.expect("reopen");
+    let reopened = SqliteStore::open(&path, sealer()).await.expect("reopen");
     use hookd_store::EndpointStore;
     let read = reopened.get_endpoint(&account, &endpoint.endpoint_id).await.expect("endpoint after reopen");
     assert_eq!(read.url, endpoint.url);
@@ -112,8 +121,8 @@ mod shared_postgres {
         let server = test_server_url()?;
         let database = ScratchDatabase::create(&server).await.expect("scratch database");
         let options = PostgresOptions::default();
-        let a = PostgresStore::connect(database.url(), &options).await.expect("instance a");
-        let b = PostgresStore::connect(database.url(), &options).await.expect("instance b");
+        let a = PostgresStore::connect(database.url(), &options, super::sealer()).await.expect("instance a");
+        let b = PostgresStore::connect(database.url(), &options, super::sealer()).await.expect("instance b");
         Some((database, a, b))
     }
 

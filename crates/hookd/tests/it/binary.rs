@@ -77,7 +77,7 @@ async fn first_start_saves_credentials_owner_only_and_prints_them_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = RunningBinary::start(dir.path(), &[], &[]).await;
     let (_, first_stdout, _) = first.stop().await;
-    for file in ["admin-token", "default-api-key"] {
+    for file in ["admin-token", "default-api-key", "master-key"] {
         let mode = std::fs::metadata(dir.path().join(file)).expect(file).permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{file} is readable by its owner only");
     }
@@ -97,6 +97,44 @@ async fn first_start_saves_credentials_owner_only_and_prints_them_once() {
     let (_, second_stdout, _) = second.stop().await;
     assert!(!second_stdout.contains(&admin_token), "not printed again");
     assert!(!second_stdout.contains("created account"), "default account created once");
+}
+
+#[tokio::test]
+async fn a_master_key_other_than_the_first_is_refused_at_startup() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, stdout, _) = RunningBinary::start(dir.path(), &[], &[]).await.stop().await;
+    let key =
+        std::fs::read_to_string(dir.path().join("master-key")).expect("generated key").trim().to_owned();
+    assert_eq!(key.len(), 64);
+    assert!(stdout.contains("master-key") && !stdout.contains(&key), "its place is printed, never the key");
+
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir];
+    let other = "ab".repeat(32);
+    for (extra, envs, message) in [
+        (vec!["--master-key", other.as_str()], vec![], "master key does not open"),
+        (vec![], vec![("HOOKD_MASTER_KEY", other.as_str())], "master key does not open"),
+    ] {
+        let args: Vec<&str> = serve.iter().copied().chain(extra).collect();
+        let output = command(&args, &envs).output().await.expect("run hookd");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "a wrong key must not start");
+        assert!(stderr.contains(message), "expected {message:?} in:\n{stderr}");
+        assert!(!stderr.contains(&other) && !stderr.contains(&key), "no key in the message");
+    }
+    std::fs::write(dir.path().join("master-key"), "not a key\n").expect("spoil the key file");
+    let output = command(&serve, &[]).output().await.expect("run hookd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("could not read the master key"), "{stderr}");
+
+    std::fs::write(dir.path().join("master-key"), format!("{key}\n")).expect("restore the key file");
+    let args: Vec<&str> = serve.iter().copied().chain(["--master-key", key.as_str()]).collect();
+    let mut child = command(&args, &[]).spawn().expect("spawn");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    capture(child.stdout.take().expect("stdout"), stdout, Some(sender));
+    tokio::time::timeout(STARTUP_LIMIT, receiver).await.expect("the first key starts it").expect("address");
+    child.kill().await.expect("kill");
 }
 
 #[tokio::test]
@@ -134,7 +172,7 @@ async fn bad_startup_values_fail_with_a_clear_message_and_no_panic() {
     let not_a_dir = not_a_dir.to_str().expect("utf-8").to_owned();
     let data_dir = dir.path().join("data");
     let data_dir = data_dir.to_str().expect("utf-8");
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--allow-destination", "10.0.0.0/33"], "not a CIDR range"),
         (&["--allow-destination", "example.com"], "not a CIDR range"),
         (&["--database-url", "mysql://localhost/db"], "unknown database URL scheme"),
@@ -146,6 +184,7 @@ async fn bad_startup_values_fail_with_a_clear_message_and_no_panic() {
         (&["--attempt-timeout", "forever"], "not a duration"),
         (&["--listen", "256.0.0.1:80"], "could not listen"),
         (&["--admin-token", "short"], "at least 16 characters"),
+        (&["--master-key", "0123abcd"], "64 hexadecimal characters"),
     ];
     for (flags, message) in cases {
         let mut args = vec!["serve"];

@@ -27,7 +27,7 @@ async fn every_acknowledged_event_arrives_after_a_sigkill_mid_delivery() {
         .header("X-Api-Key", &key)
         .json(&json!({"url": receiver.url("/durable")}));
     send(endpoint).await.assert_ok();
-    let store = hookd_store::SqliteStore::open(&dir.path().join("hookd.db")).await.expect("open");
+    let store = crate::support::open_store_in(dir.path()).await;
     let account = crate::support::account_of(&store, &key).await.to_string();
     store.close().await;
 

@@ -52,6 +52,25 @@ async fn create_endpoint_returns_the_endpoint_with_its_secret() {
 }
 
 #[tokio::test]
+async fn endpoint_secrets_are_never_stored_in_clear() {
+    let app = TestApp::spawn().await;
+    let created = app.create_endpoint(json!({"url": receiver_url(1)})).await;
+    let id = created["endpoint_id"].as_str().expect("id");
+    let rotated = send(app.customer(Method::POST, &format!("{PATH}/{id}/rotate-secret"))).await;
+    let secrets = [created["secret"].clone(), rotated.assert_ok()["secret"].clone()];
+    let files: Vec<Vec<u8>> = ["hookd.db", "hookd.db-wal"]
+        .iter()
+        .map(|name| std::fs::read(app.data_dir().join(name)).unwrap_or_default())
+        .collect();
+    let holds = |needle: &str| files.iter().any(|f| f.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    assert!(holds(id), "the search finds what is stored in clear");
+    for secret in &secrets {
+        let body = secret.as_str().expect("secret").trim_start_matches("whsec_");
+        assert!(!holds(body), "a secret is in the database files in clear");
+    }
+}
+
+#[tokio::test]
 async fn create_endpoint_without_events_subscribes_to_all() {
     let app = TestApp::spawn().await;
     for body in [json!({"url": receiver_url(1)}), json!({"url": receiver_url(2), "events": null})] {

@@ -158,6 +158,30 @@ fn pg_ctlcluster(action: &str) {
 }
 
 #[tokio::test]
+async fn an_instance_given_another_master_key_refuses_to_start() {
+    let Some(database) = TestDatabase::shared().await else { return };
+    let first = Instance::start(&database, &[]).await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let other_key = "ab".repeat(32);
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.path().to_str().expect("utf-8"),
+        "--database-url",
+        database.url(),
+        "--master-key",
+        &other_key,
+    ];
+    let output = crate::support::process::command(&args, &[]).output().await.expect("run hookd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it must not start");
+    assert!(stderr.contains("master key does not open"), "{stderr}");
+    drop(first);
+}
+
+#[tokio::test]
 async fn a_database_restart_mid_load_answers_503_and_loses_nothing_acknowledged() {
     let Some(database) = TestDatabase::exclusive().await else { return };
     let mut receiver = TestReceiver::start().await;

@@ -56,6 +56,9 @@ impl TestDatabase {
     }
 }
 
+/// The master key every instance of a test cluster is given, as operators must.
+pub const MASTER_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
 /// One `hookd serve` on the shared database, with a data directory of its own.
 pub struct Instance {
     pub binary: RunningBinary,
@@ -70,6 +73,8 @@ impl Instance {
             database.url(),
             "--admin-token",
             ADMIN_TOKEN,
+            "--master-key",
+            MASTER_KEY,
             "--allow-http",
             "--allow-destination",
             "127.0.0.0/8",

@@ -222,7 +222,16 @@ pub fn receiver_url(n: usize) -> String {
 /// Opens the app's SQLite file beside it, to look at what an HTTP response cannot show
 /// (secrets after create) or to put in records no API can write yet (events).
 pub async fn open_store(app: &TestApp) -> hookd_store::SqliteStore {
-    hookd_store::SqliteStore::open(&app.data_dir().join("hookd.db")).await.expect("open the app's database")
+    open_store_in(&app.data_dir()).await
+}
+
+/// Opens the SQLite database in a data dir with the master key hookd generated there.
+pub async fn open_store_in(data_dir: &std::path::Path) -> hookd_store::SqliteStore {
+    let key = std::fs::read_to_string(data_dir.join("master-key")).expect("the generated master key");
+    let key = hookd_core::MasterKey::from_hex(&key).expect("a well-formed master key");
+    hookd_store::SqliteStore::open(&data_dir.join("hookd.db"), hookd_core::SecretSealer::new(&key))
+        .await
+        .expect("open the app's database")
 }
 
 /// The account that owns `api_key`.

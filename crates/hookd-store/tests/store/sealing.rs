@@ -1,0 +1,108 @@
+//! Endpoint secrets at rest, looked at below the store: the raw SQLite files and the
+//! raw PostgreSQL table never hold a secret in clear, a wrong master key is refused
+//! when the database opens, and secrets a hookd from before sealing wrote in clear are
+//! sealed at the next open.
+
+use hookd_core::{EndpointSecret, MasterKey, SecretSealer};
+use hookd_store::{EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, StoreError};
+
+use super::{behaviours, sealer};
+
+fn other_sealer() -> SecretSealer {
+    SecretSealer::new(&MasterKey::from_hex(&"a1".repeat(32)).expect("a well-formed key"))
+}
+
+/// The secret without its `whsec_` prefix: what would show in clear.
+fn secret_body(secret: &EndpointSecret) -> &str {
+    &secret.expose()["whsec_".len()..]
+}
+
+fn file_contains(path: &std::path::Path, needle: &str) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    bytes.windows(needle.len()).any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn sqlite_files_never_hold_a_secret_in_clear() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookd.db");
+    let store = SqliteStore::open(&path, sealer()).await.expect("open");
+    let (account, endpoint) = behaviours::account_with_endpoint(&store).await;
+    let rotated = EndpointSecret::generate();
+    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, 1).await.expect("rotate");
+
+    let read = store.get_endpoint(&account, &endpoint.endpoint_id).await.expect("read back");
+    assert_eq!(read.secret, rotated, "the store opens what it sealed");
+    let files = ["hookd.db", "hookd.db-wal"].map(|name| dir.path().join(name));
+    assert!(files[1].exists(), "the WAL is looked at while it still holds the writes");
+    for secret in [&endpoint.secret, &rotated] {
+        for file in &files {
+            assert!(!file_contains(file, secret_body(secret)), "{} holds a secret in clear", file.display());
+        }
+    }
+    // The search can find what is there: the endpoint's URL is stored in clear.
+    assert!(files.iter().any(|file| file_contains(file, "https://example.com/hook/0")));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_wrong_master_key_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookd.db");
+    SqliteStore::open(&path, sealer()).await.expect("first open").close().await;
+    let refused = SqliteStore::open(&path, other_sealer()).await;
+    assert!(matches!(refused, Err(StoreError::WrongMasterKey)), "{:?}", refused.err());
+    SqliteStore::open(&path, sealer()).await.expect("the right key still opens it").close().await;
+}
+
+#[tokio::test]
+async fn sqlite_seals_secrets_written_in_clear_before_sealing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookd.db");
+    let store = SqliteStore::open(&path, sealer()).await.expect("open");
+    let (account, endpoint) = behaviours::account_with_endpoint(&store).await;
+    store.close().await;
+    // What a hookd from before sealing left behind.
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.expect("raw");
+    sqlx::query("UPDATE endpoints SET secret = ? WHERE endpoint_id = ?")
+        .bind(endpoint.secret.expose())
+        .bind(endpoint.endpoint_id.as_str())
+        .execute(&raw)
+        .await
+        .expect("write in clear");
+
+    let reopened = SqliteStore::open(&path, sealer()).await.expect("reopen");
+    let stored: String =
+        sqlx::query_scalar("SELECT secret FROM endpoints").fetch_one(&raw).await.expect("raw read");
+    assert!(SecretSealer::is_sealed(&stored) && !stored.contains(secret_body(&endpoint.secret)));
+    let read = reopened.get_endpoint(&account, &endpoint.endpoint_id).await.expect("read back");
+    assert_eq!(read.secret, endpoint.secret, "the same secret, now sealed");
+    raw.close().await;
+    reopened.close().await;
+}
+
+#[tokio::test]
+async fn postgres_never_stores_a_secret_in_clear_and_refuses_a_wrong_key() {
+    let Some(server) = hookd_store::test_server_url() else { return };
+    let database = ScratchDatabase::create(&server).await.expect("scratch database");
+    let options = PostgresOptions::default();
+    let store = PostgresStore::connect(database.url(), &options, sealer()).await.expect("open");
+    let (account, endpoint) = behaviours::account_with_endpoint(&store).await;
+    let rotated = EndpointSecret::generate();
+    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, 1).await.expect("rotate");
+
+    let raw = sqlx::PgPool::connect(database.url()).await.expect("raw connection");
+    let stored: String =
+        sqlx::query_scalar("SELECT secret FROM endpoints").fetch_one(&raw).await.expect("raw read");
+    assert!(SecretSealer::is_sealed(&stored));
+    for secret in [&endpoint.secret, &rotated] {
+        assert!(!stored.contains(secret_body(secret)));
+    }
+    assert_eq!(store.get_endpoint(&account, &endpoint.endpoint_id).await.expect("read").secret, rotated);
+
+    let refused = PostgresStore::connect(database.url(), &options, other_sealer()).await;
+    assert!(matches!(refused, Err(StoreError::WrongMasterKey)), "{:?}", refused.err());
+    raw.close().await;
+    store.close().await;
+    database.drop_database().await.expect("drop the scratch database");
+}
