@@ -118,16 +118,22 @@ impl DeliveryStore for SqliteStore {
         per_target_cap: u32,
         lease_until: UnixMillis,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let mut tx = self.writer.begin().await?;
+        // Holding the only writer connection, nothing can change between this read
+        // and the update below; a claim that finds nothing costs this one statement.
+        let mut writer = self.writer.acquire().await?;
         let seqs: Vec<i64> = sqlx::query_scalar(SELECT_CLAIMABLE)
             .bind(now)
             .bind(i64::from(per_target_cap))
             .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *writer)
             .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
+        // A claim need not survive a power failure: SQLite is one instance, and it
+        // releases every lease when it starts.
+        self.lower_sync(&mut writer).await?;
+        let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         let seq_list =
             serde_json::to_string(&seqs).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         // The lease also moves `next_attempt_at`, so if this process dies the row is
