@@ -31,6 +31,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("request in progress")]
     RequestInProgress,
+    /// The account made more requests than `--rate-limit` allows; it may try again
+    /// after this long.
+    #[error("rate limit exceeded")]
+    RateLimited(std::time::Duration),
     /// The request contradicts the resource's current state.
     #[error("{0}")]
     Conflict(String),
@@ -123,6 +127,13 @@ impl IntoResponse for ApiError {
                 "A request with this Idempotency-Key is still being processed; retry later.".into(),
                 None,
             ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                "Too many requests for this account; retry after the number of seconds in Retry-After."
+                    .into(),
+                None,
+            ),
             Self::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone(), None),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -140,6 +151,11 @@ impl IntoResponse for ApiError {
         let mut response = error_response(status, code, message, param);
         if matches!(self, Self::Unavailable(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Self::RateLimited(wait) = &self {
+            // Whole seconds, rounded up: retrying after it is never early.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
             response.extensions_mut().insert(InternalErrorReport(cause_chain(&self)));

@@ -13,6 +13,7 @@ mod idempotency;
 mod openapi;
 mod ops;
 mod publish_queue;
+mod rate_limit;
 mod v3;
 
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub struct ApiConfig {
     pub delivery: DeliveryHooks,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Requests per second each account may make on the customer API; `None`: no limit.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -71,6 +74,7 @@ pub struct ApiState {
     delivery: DeliveryHooks,
     metrics: PrometheusHandle,
     publishing: publish_queue::PublishQueue,
+    rate_limit: Option<rate_limit::AccountRateLimit>,
 }
 
 impl ApiState {
@@ -86,6 +90,7 @@ impl ApiState {
             admin_token_hash: config.admin_token_hash,
             delivery: config.delivery,
             metrics: config.metrics,
+            rate_limit: config.rate_limit.map(rate_limit::AccountRateLimit::per_second),
         })
     }
 }

@@ -53,6 +53,7 @@ impl App {
             admin_token_hash: prepared.admin_token_hash,
             delivery: hookd_api::DeliveryHooks { wake: dispatcher.waker(), client: dispatcher.client() },
             metrics: metrics_handle(),
+            rate_limit: std::num::NonZeroU32::new(args.rate_limit),
         };
         let state = hookd_api::ApiState::load(prepared.store.clone(), api_config)
             .await

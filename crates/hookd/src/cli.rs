@@ -109,6 +109,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_in_flight: u32,
 
+    /// Customer API requests per second each account may make (in bursts of as many);
+    /// beyond it, 429 `rate_limit_exceeded` with `Retry-After`. 0 turns the limit off.
+    #[arg(long, env = "HOOKD_RATE_LIMIT", value_name = "PER_SECOND", default_value_t = 100)]
+    pub rate_limit: u32,
+
     /// Delivery attempts in flight at once to one endpoint, so a slow one cannot hold up others.
     #[arg(long, env = "HOOKD_MAX_IN_FLIGHT_PER_ENDPOINT", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=1_000))]

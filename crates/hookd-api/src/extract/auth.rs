@@ -32,6 +32,9 @@ pub async fn require_customer(State(state): State<ApiState>, mut request: Reques
     match authenticate_customer(&state, request.headers()).await {
         Ok(account_id) => {
             tracing::Span::current().record("account_id", tracing::field::display(&account_id));
+            if let Some(Err(wait)) = state.rate_limit.as_ref().map(|limit| limit.check(&account_id)) {
+                return ApiError::RateLimited(wait).into_response();
+            }
             request.extensions_mut().insert(Customer(account_id));
             next.run(request).await
         }

@@ -71,6 +71,7 @@ impl From<DeliveryRecord> for DeliveryResponse {
     responses(
         (status = 200, description = "Every delivery of the event, with its attempts", body = Data<Vec<DeliveryResponse>>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such event", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
@@ -111,6 +112,7 @@ pub struct ResendResponse {
         (status = 202, description = "New deliveries scheduled; same event id and body", body = Data<ResendResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such event or endpoint", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
@@ -161,6 +163,7 @@ pub struct TestResponse {
         (status = 200, description = "What the endpoint answered to a signed sample event", body = Data<TestResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such endpoint", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))

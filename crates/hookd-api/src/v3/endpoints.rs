@@ -99,6 +99,7 @@ pub struct RotateSecretResponse {
         (status = 200, description = "The new endpoint, with its secret", body = Data<EndpointResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
 )]
@@ -135,6 +136,7 @@ pub async fn create_endpoint(
         (status = 200, description = "A page of endpoints, newest first", body = List<EndpointResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
 )]
@@ -157,6 +159,7 @@ pub async fn list_endpoints(
         (status = 200, description = "The updated endpoint; secret is null", body = Data<EndpointResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such endpoint", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
@@ -183,6 +186,7 @@ pub async fn update_endpoint(
     responses(
         (status = 200, description = "Deleted; nothing more is sent to it", body = Deleted),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such endpoint", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
@@ -204,6 +208,7 @@ pub async fn delete_endpoint(
     responses(
         (status = 200, description = "The new secret", body = Data<RotateSecretResponse>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such endpoint", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))

@@ -37,6 +37,7 @@ pub struct EventResponse {
     responses(
         (status = 200, description = "The whole catalog in one page", body = List<EventTypeItem>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
 )]
@@ -65,6 +66,7 @@ pub async fn list_event_types(
         (status = 200, description = "A page of events, newest first", body = List<EventResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
 )]

@@ -91,6 +91,7 @@ impl From<Video> for VideoDetail {
         (status = 200, description = "The new video job", body = Data<VideoCreated>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
 )]
@@ -115,6 +116,7 @@ pub async fn create_video(
     responses(
         (status = 200, description = "The video", body = Data<VideoDetail>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such video", body = ErrorEnvelope),
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []))
