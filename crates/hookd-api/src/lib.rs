@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 mod publish_queue;
 mod rate_limit;
+mod request_limits;
 mod v3;
 
 use std::sync::Arc;
@@ -121,6 +122,7 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn(error::log_internal_errors))
+        .layer(from_fn(request_limits::limit_request_head))
         .layer(from_fn(error::envelope_for_method_not_allowed));
     routes.fallback(error::route_not_found).layer(middleware).with_state(state)
 }

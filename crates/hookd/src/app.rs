@@ -16,9 +16,15 @@ use crate::cli::ServeArgs;
 use crate::config::{self, StartupError};
 use crate::janitor;
 
+/// hyper's read buffer, which bounds the request head before the router sees it;
+/// the router answers smaller excesses in the contract's envelope (8 KiB URL, 16 KiB
+/// of headers).
+const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
+    client_limits: crate::http_server::ClientLimits,
     /// `None` with `--role api`: another instance delivers.
     dispatcher: Option<Dispatcher>,
     store: Arc<dyn Store>,
@@ -70,6 +76,10 @@ impl App {
         Ok(Self {
             listener,
             router,
+            client_limits: crate::http_server::ClientLimits {
+                timeout: args.client_timeout,
+                max_head_bytes: MAX_REQUEST_HEAD_BYTES,
+            },
             dispatcher: args.role.delivers().then_some(dispatcher),
             store: prepared.store,
             janitor,
@@ -98,9 +108,7 @@ impl App {
             let base_url = format!("http://{address}");
             tokio::spawn(crate::demo_renderer::run(base_url, token, render_time, self.shutdown.clone()));
         }
-        let shutdown = self.shutdown.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        crate::http_server::serve(self.listener, self.router, self.client_limits, self.shutdown.clone())
             .await;
         self.shutdown.cancel();
         let _ = janitor.await;
@@ -109,7 +117,7 @@ impl App {
         }
         self.store.close().await;
         tracing::info!("hookd stopped");
-        served
+        Ok(())
     }
 }
 

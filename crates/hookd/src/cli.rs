@@ -109,6 +109,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_in_flight: u32,
 
+    /// How long a client may take to send a request's headers, and again its body;
+    /// slower clients are cut off (headers) or answered 400 (body).
+    #[arg(long, env = "HOOKD_CLIENT_TIMEOUT", value_name = "DURATION", default_value = "30s",
+          value_parser = parse_duration)]
+    pub client_timeout: Duration,
+
     /// Customer API requests per second each account may make (in bursts of as many);
     /// beyond it, 429 `rate_limit_exceeded` with `Retry-After`. 0 turns the limit off.
     #[arg(long, env = "HOOKD_RATE_LIMIT", value_name = "PER_SECOND", default_value_t = 100)]

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 mod demo_renderer;
+mod http_server;
 mod janitor;
 pub mod listen;
 pub mod telemetry;

@@ -69,3 +69,96 @@ async fn a_rate_limit_of_zero_turns_it_off() {
     let key = app.new_account("busy").await;
     assert!(burst(&app, &key, 30).await.iter().all(|r| r.status == StatusCode::OK));
 }
+
+/// Limits below hyper: slow clients and oversized request heads.
+mod slow_and_oversized_clients {
+    use std::time::Duration;
+
+    use reqwest::Method;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::support::{TestApp, send};
+
+    /// Far beyond the 1 s client timeout these tests set: only a server that never
+    /// cuts the client off reaches it.
+    const GUARD: Duration = Duration::from_secs(30);
+
+    async fn connect(app: &TestApp) -> TcpStream {
+        let address = app.base_url.trim_start_matches("http://");
+        TcpStream::connect(address).await.expect("connect")
+    }
+
+    /// Writes `trickle` one byte every 100 ms after `head`, and returns what the
+    /// server sent before closing the connection or finishing an answer, or `None`
+    /// if it did neither.
+    async fn trickle(app: &TestApp, head: &str, trickle: &str) -> Option<String> {
+        let (mut read, mut write) = connect(app).await.into_split();
+        write.write_all(head.as_bytes()).await.expect("write the head");
+        let slow_writer = {
+            let trickle = trickle.to_owned();
+            tokio::spawn(async move {
+                for byte in trickle.bytes().cycle() {
+                    if write.write_all(&[byte]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        // Until the server closes the connection, or has sent a whole error envelope.
+        let read_answer = async {
+            let mut answer = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                match read.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return answer,
+                    Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                }
+                if answer.ends_with(b"}}") {
+                    return answer;
+                }
+            }
+        };
+        let answer = tokio::time::timeout(GUARD, read_answer).await;
+        slow_writer.abort();
+        answer.ok().map(|answer| String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_client_that_trickles_its_headers_is_cut_off() {
+        let app = TestApp::spawn_with(&["--client-timeout", "1s"]).await;
+        let answer = trickle(&app, "GET /healthz HTTP/1.1\r\nHost: hookd\r\n", "X-Slow: a\r\n").await;
+        assert!(answer.is_some(), "the connection was still open after {GUARD:?}");
+        send(app.anonymous(Method::GET, "/healthz")).await.assert_ok();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_trickles_its_body_gets_400_and_creates_nothing() {
+        let app = TestApp::spawn_with(&["--client-timeout", "1s"]).await;
+        let head = format!(
+            "POST /v3/webhooks/endpoints HTTP/1.1\r\nHost: hookd\r\nX-Api-Key: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 400\r\n\r\n",
+            app.api_key
+        );
+        let answer = trickle(&app, &head, r#"{"url": "http://127.0.0.1:9/hook"}   "#).await;
+        let answer = answer.expect("the server answered before the body was complete");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("invalid_request"), "{answer}");
+        let listed = send(app.customer(Method::GET, "/v3/webhooks/endpoints")).await;
+        assert_eq!(listed.assert_ok().as_array().map(Vec::len), Some(0));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_url_gets_414_and_oversized_headers_431_in_the_envelope() {
+        let app = TestApp::spawn().await;
+        let long = "a".repeat(9 * 1024);
+        let url = send(app.customer(Method::GET, &format!("/v3/webhooks/endpoints?token={long}"))).await;
+        url.assert_error(414, "invalid_request", None);
+        let headers = (0..3).fold(app.customer(Method::GET, "/v3/webhooks/endpoints"), |request, n| {
+            request.header(format!("X-Padding-{n}"), "b".repeat(6 * 1024))
+        });
+        send(headers).await.assert_error(431, "invalid_request", None);
+        send(app.customer(Method::GET, "/v3/webhooks/endpoints")).await.assert_ok();
+    }
+}
