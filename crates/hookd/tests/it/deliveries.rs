@@ -6,7 +6,7 @@ use hookd_signature::{verify_heygen, verify_webhook};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::receiver::{Answer, TestReceiver, resetting_receiver};
+use crate::support::receiver::{Answer, RawAnswer, TestReceiver, raw_receiver, resetting_receiver};
 use crate::support::{TestApp, send};
 
 async fn endpoint_to(app: &TestApp, url: String, extra: Value) -> (String, String) {
@@ -169,6 +169,57 @@ async fn hangs_redirects_and_resets_are_failed_attempts_with_their_reason() {
         reset_error.starts_with("request failed") || reset_error.starts_with("connection"),
         "{reset_error}"
     );
+}
+
+#[tokio::test]
+async fn misbehaving_receivers_are_recorded_with_their_reason_and_hold_nothing() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "", "--attempt-timeout", "1s"]).await;
+    let garbage = raw_receiver("/garbage", RawAnswer::Bytes(b"SMTP READY\r\n\r\n".to_vec())).await;
+    let trickle = raw_receiver(
+        "/trickle",
+        RawAnswer::Trickle(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec()),
+    )
+    .await;
+    let huge = raw_receiver("/huge", RawAnswer::HugeBody(10 * 1024 * 1024)).await;
+    let looping = TestReceiver::start().await;
+    looping.always(Answer::StatusWith(307, vec![("location", looping.url("/loop"))]));
+    let mut endpoints = Vec::new();
+    for url in [garbage, trickle, huge, looping.url("/loop")] {
+        endpoints.push(endpoint_to(&app, url, json!({})).await.0);
+    }
+
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let settled = app.settled_deliveries(&event_id).await;
+    let attempt_of = |endpoint: &str| {
+        let delivery = settled.iter().find(|d| d["endpoint_id"] == endpoint).expect("delivery");
+        assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1), "{delivery}");
+        (delivery["status"].clone(), delivery["attempts"][0].clone())
+    };
+    let (status, garbage) = attempt_of(&endpoints[0]);
+    assert_eq!(status, "failed");
+    assert!(garbage["status_code"].is_null());
+    assert!(garbage["error"].as_str().is_some_and(|e| e.starts_with("request failed")), "{garbage}");
+
+    let (status, trickle) = attempt_of(&endpoints[1]);
+    assert_eq!(status, "failed", "a head trickled past the attempt timeout is a failure");
+    assert_eq!(trickle["error"], "timed out after 1s");
+
+    // A 2xx is a delivery however much body follows; only 1 KiB of it is read.
+    let (status, huge) = attempt_of(&endpoints[2]);
+    assert_eq!(status, "delivered");
+    assert_eq!(huge["status_code"], 200);
+    assert_eq!(huge["response_body"].as_str().map(str::len), Some(1024));
+
+    let (status, looping) = attempt_of(&endpoints[3]);
+    assert_eq!(status, "failed");
+    assert_eq!(looping["status_code"], 307);
+    assert!(looping["error"].as_str().is_some_and(|e| e.starts_with("redirect not followed")), "{looping}");
+
+    // Nothing is stuck: a healthy endpoint still gets the next event.
+    let mut healthy = TestReceiver::start().await;
+    endpoint_to(&app, healthy.url("/after"), json!({"events": ["avatar_video.fail"]})).await;
+    app.publish(event(&app.default_account().await, "avatar_video.fail")).await;
+    assert_eq!(healthy.next().await.path, "/after");
 }
 
 #[tokio::test]

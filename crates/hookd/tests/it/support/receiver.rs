@@ -158,3 +158,61 @@ pub async fn resetting_receiver() -> (String, Arc<Mutex<usize>>) {
     });
     (url, accepted)
 }
+
+/// What a misbehaving receiver sends back, byte for byte.
+#[derive(Debug, Clone)]
+pub enum RawAnswer {
+    /// These bytes at once, then close.
+    Bytes(Vec<u8>),
+    /// These bytes one every 100 ms, then close.
+    Trickle(Vec<u8>),
+    /// A 200 head, then this many body bytes in 64 KiB chunks.
+    HugeBody(usize),
+}
+
+/// A raw TCP receiver that reads the request head and answers `answer` to every
+/// connection; returns its URL for `path`.
+pub async fn raw_receiver(path: &str, answer: RawAnswer) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}{path}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 16 * 1024];
+                let _ = stream.read(&mut request).await;
+                match answer {
+                    RawAnswer::Bytes(bytes) => {
+                        let _ = stream.write_all(&bytes).await;
+                    }
+                    RawAnswer::Trickle(bytes) => {
+                        for byte in bytes {
+                            if stream.write_all(&[byte]).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                    RawAnswer::HugeBody(size) => {
+                        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
+                        if stream.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let chunk = vec![b'x'; 64 * 1024];
+                        let mut sent = 0;
+                        while sent < size {
+                            let n = chunk.len().min(size - sent);
+                            if stream.write_all(&chunk[..n]).await.is_err() {
+                                return;
+                            }
+                            sent += n;
+                        }
+                    }
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    url
+}
