@@ -8,7 +8,9 @@
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +63,14 @@ pub struct DeliveryClient {
 
 impl DeliveryClient {
     pub fn new(policy: DestinationPolicy, timeout: Duration) -> Result<Self, reqwest::Error> {
+        Self::with_lookup(policy, timeout, Arc::new(system_lookup))
+    }
+
+    fn with_lookup(
+        policy: DestinationPolicy,
+        timeout: Duration,
+        lookup: Lookup,
+    ) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(policy);
         let http = reqwest::Client::builder()
             .user_agent(concat!("hookd/", env!("CARGO_PKG_VERSION")))
@@ -70,7 +80,7 @@ impl DeliveryClient {
             .no_proxy()
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(16)
-            .dns_resolver(Arc::new(PolicyResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(PolicyResolver { policy: policy.clone(), lookup }))
             .build()?;
         Ok(Self { http, policy, timeout })
     }
@@ -211,23 +221,97 @@ fn humanize(duration: Duration) -> String {
     }
 }
 
-/// Resolves with the system resolver, then applies the destination policy to every
-/// address. One refused address refuses the name.
+/// Turns a host name into addresses: the system resolver, or a fixed table in tests.
+type Lookup = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> + Send + Sync,
+>;
+
+fn system_lookup(host: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> {
+    Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+}
+
+/// Resolves a name, then applies the destination policy to every address. One
+/// refused address refuses the name.
 struct PolicyResolver {
     policy: Arc<DestinationPolicy>,
+    lookup: Lookup,
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
+        let lookup = self.lookup.clone();
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addresses = lookup(name.as_str().to_owned()).await?;
             for address in &addresses {
                 policy.check(address.ip())?;
             }
             let addresses: Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A resolver that answers from a table, so the test needs no DNS.
+    fn table(entries: &[(&str, &[&str])]) -> Lookup {
+        let table: HashMap<String, Vec<SocketAddr>> = entries
+            .iter()
+            .map(|(name, addresses)| {
+                let addresses = addresses
+                    .iter()
+                    .map(|a| SocketAddr::new(a.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])), 0))
+                    .collect();
+                ((*name).to_owned(), addresses)
+            })
+            .collect();
+        let table = Arc::new(table);
+        Arc::new(move |host: String| {
+            let table = table.clone();
+            Box::pin(async move {
+                table
+                    .get(&host)
+                    .cloned()
+                    .ok_or_else(|| std::io::Error::other(format!("no such name: {host}")))
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn names_that_resolve_to_blocked_addresses_are_refused_at_connect_time() {
+        let lookup = table(&[
+            ("metadata.test", &["169.254.169.254"]),
+            ("private.test", &["10.0.0.5"]),
+            ("cgnat.test", &["100.64.1.1"]),
+            ("loopback6.test", &["::1"]),
+            ("mapped.test", &["::ffff:127.0.0.1"]),
+            ("nat64.test", &["64:ff9b::a9fe:a9fe"]),
+            ("unique-local.test", &["fd12::1"]),
+            // One public and one internal answer: the name is refused, not raced.
+            ("mixed.test", &["93.184.216.34", "192.168.0.10"]),
+        ]);
+        let client =
+            DeliveryClient::with_lookup(DestinationPolicy::default(), Duration::from_secs(5), lookup)
+                .expect("client");
+        for host in [
+            "metadata.test",
+            "private.test",
+            "cgnat.test",
+            "loopback6.test",
+            "mapped.test",
+            "nat64.test",
+            "unique-local.test",
+            "mixed.test",
+        ] {
+            let report = client.attempt(&format!("http://{host}/hook"), &[], Bytes::new()).await;
+            assert_eq!(report.status, None, "{host}");
+            let error = report.error.unwrap_or_default();
+            assert!(error.starts_with("destination ") && error.contains("is refused"), "{host}: {error}");
+        }
     }
 }
