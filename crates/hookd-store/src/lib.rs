@@ -62,12 +62,25 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Whether an error says the database cannot be reached now rather than that the
-/// statement is wrong: a lost or refused connection, an exhausted pool, or a server
-/// that is shutting down, starting up or out of resources.
+/// statement is wrong: a lost or refused connection, an exhausted pool, a server that
+/// is shutting down, starting up or out of resources, or a disk that is full or
+/// read-only.
 fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             true
+        }
+        sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            // SQLite's primary result codes (the low byte of the extended code): the disk
+            // is full, read-only, failing or the file cannot be opened. Freeing space or
+            // fixing permissions lets the next write through without a restart.
+            const SQLITE_READONLY: i64 = 8;
+            const SQLITE_IOERR: i64 = 10;
+            const SQLITE_FULL: i64 = 13;
+            const SQLITE_CANTOPEN: i64 = 14;
+            db.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| {
+                matches!(code & 0xff, SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN)
+            })
         }
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // SQLSTATE classes 08 (connection exception), 53 (insufficient resources),

@@ -16,6 +16,7 @@ mod operations;
 mod pagination;
 mod publishing;
 mod scale_out;
+mod storage_faults;
 mod support;
 mod tidy;
 mod videos;

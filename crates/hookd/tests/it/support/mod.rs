@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod process;
 pub mod receiver;
+pub mod small_disk;
 
 use std::path::{Path, PathBuf};
 
@@ -105,7 +106,8 @@ impl TestApp {
         Self::start(data_dir, extra).await
     }
 
-    async fn start(data_dir: TempDir, extra: &[&str]) -> Self {
+    /// Starts hookd with extra `serve` flags on the given data directory.
+    pub async fn start(data_dir: TempDir, extra: &[&str]) -> Self {
         let app = App::build(&serve_args(data_dir.path(), extra)).await.expect("hookd starts");
         let base_url = format!("http://{}", app.local_addr().expect("bound"));
         let shutdown = app.shutdown_token();
