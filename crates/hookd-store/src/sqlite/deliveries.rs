@@ -134,8 +134,7 @@ impl DeliveryStore for SqliteStore {
         // releases every lease when it starts.
         self.lower_sync(&mut writer).await?;
         let mut tx = sqlx::Connection::begin(&mut *writer).await?;
-        let seq_list =
-            serde_json::to_string(&seqs).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let seq_list = serde_json::Value::from(seqs).to_string();
         // The lease also moves `next_attempt_at`, so if this process dies the row is
         // simply due again when the lease lapses.
         sqlx::query(

@@ -36,7 +36,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Seals endpoint secrets before they are written and opens them when read.
     sealer: SecretSealer,
-    /// Set while the writer runs with `synchronous = NORMAL` (see [`Self::unsynced_writer`]);
+    /// Set while the writer runs with `synchronous = NORMAL` (see [`Self::lower_sync`]);
     /// the pool puts FULL back before anyone else gets the connection.
     sync_lowered: Arc<AtomicBool>,
 }

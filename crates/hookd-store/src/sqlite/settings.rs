@@ -1,7 +1,7 @@
 //! Server-wide settings (cursor key, admin token hash) and the first-start bootstrap.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, TokenHash};
+use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, SecretSealer, TokenHash};
 use sqlx::Row;
 
 use super::SqliteStore;
@@ -28,11 +28,10 @@ impl SqliteStore {
         let stored = String::from_utf8(stored).map_err(|_| StoreError::Corrupt("master key check".into()))?;
         self.sealer.verify_key_check(&stored).map_err(|_| StoreError::WrongMasterKey)?;
 
-        let in_clear: Vec<(String, String)> =
-            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints WHERE secret NOT LIKE 'sealed:%'")
-                .fetch_all(&self.writer)
-                .await?;
-        for (endpoint_id, secret) in in_clear {
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints").fetch_all(&self.writer).await?;
+        for (endpoint_id, secret) in stored.into_iter().filter(|(_, secret)| !SecretSealer::is_sealed(secret))
+        {
             let sealed = self.sealer.seal(&EndpointSecret::from_stored(secret.clone()), &endpoint_id);
             sqlx::query("UPDATE endpoints SET secret = ? WHERE endpoint_id = ? AND secret = ?")
                 .bind(sealed)
