@@ -98,8 +98,8 @@ impl ApiState {
 
 /// The whole HTTP application, routes and middleware.
 pub fn router(state: ApiState) -> Router {
-    let (routes, openapi) = api_routes(&state).split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi_document(&state));
+    let (routes, _) = api_routes(&state).split_for_parts();
     let routes =
         routes.route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))));
     with_middleware(routes, state)
@@ -127,9 +127,13 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
     routes.fallback(error::route_not_found).layer(middleware).with_state(state)
 }
 
-/// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi_document(state: &ApiState) -> utoipa::openapi::OpenApi {
-    api_routes(state).split_for_parts().1
+/// The OpenAPI document, as served at `/openapi.json`: it describes this server as
+/// started (its catalog, whether it accepts http URLs).
+pub fn openapi_document(state: &ApiState) -> serde_json::Value {
+    let document = api_routes(state).split_for_parts().1;
+    // Serialising utoipa's own model cannot fail; a unit test serves the document.
+    openapi::served_document(&document, &state.catalog, state.url_rules.allow_http)
+        .expect("the OpenAPI document serialises")
 }
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {

@@ -10,14 +10,21 @@ use utoipa::ToSchema;
 use crate::envelope::{Data, Deleted};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, RequestBody};
+use crate::openapi::ResourceId;
 use crate::{ApiState, now_millis};
 
 const MAX_NAME_CHARS: usize = 255;
 
 /// Body of `POST /admin/v1/accounts`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
-    /// 1-255 characters.
+    /// 1-255 characters, not all whitespace, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: String,
 }
 
@@ -75,7 +82,7 @@ pub async fn create_account(
 
 #[utoipa::path(
     post, path = "/admin/v1/accounts/{account_id}/api-keys", tag = "Admin", operation_id = "createApiKey",
-    params(("account_id" = String, Path, description = "The account's id")),
+    params(("account_id" = ResourceId, Path, description = "The account's id")),
     responses(
         (status = 200, description = "The new key", body = Data<ApiKeyCreated>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
@@ -98,7 +105,7 @@ pub async fn create_api_key(
 
 #[utoipa::path(
     delete, path = "/admin/v1/api-keys/{key_id}", tag = "Admin", operation_id = "revokeApiKey",
-    params(("key_id" = String, Path, description = "The key's id")),
+    params(("key_id" = ResourceId, Path, description = "The key's id")),
     responses(
         (status = 200, description = "Revoked; it stops working at once", body = Deleted),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),

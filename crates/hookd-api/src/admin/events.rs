@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use crate::envelope::Data;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, RequestBody};
+use crate::openapi::{ResourceId, WebhookEventType, WebhookUrl};
 use crate::{ApiState, now_millis};
 
 const MAX_EVENT_DATA_BYTES: usize = 256 * 1024;
@@ -24,19 +25,24 @@ const MAX_ID_CHARS: usize = 255;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEventRequest {
+    /// An existing account's id (an unknown one is 400, param `account_id`).
+    #[schema(value_type = ResourceId)]
     account_id: String,
-    /// A catalog event type.
+    #[schema(value_type = WebhookEventType)]
     event_type: String,
     /// A JSON object of at most 256 KiB, delivered as given.
     #[schema(value_type = Object)]
     event_data: serde_json::Value,
     /// Endpoints scoped to an entity receive only events with the same `entity_id`.
     #[serde(default)]
+    #[schema(max_length = 255)]
     entity_id: Option<String>,
     /// Also deliver this event once to this URL (unsigned), as HeyGen does for callbacks.
     #[serde(default)]
+    #[schema(value_type = Option<WebhookUrl>)]
     callback_url: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     callback_id: Option<String>,
 }
 
@@ -48,7 +54,9 @@ impl RequestBody for PublishEventRequest {
 
 /// Up to 1000 events, published all or nothing.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PublishBatchRequest {
+    #[schema(min_items = 1, max_items = 1000)]
     events: Vec<PublishEventRequest>,
 }
 
@@ -60,6 +68,7 @@ impl RequestBody for PublishBatchRequest {
 /// A published event and how many deliveries it scheduled.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Published {
+    #[schema(value_type = ResourceId)]
     event_id: String,
     deliveries: usize,
 }

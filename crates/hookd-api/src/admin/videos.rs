@@ -16,11 +16,13 @@ use crate::envelope::{Data, List};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::query::try_list_envelope;
 use crate::extract::{JsonBody, PageParams, QueryParams, RequestBody};
+use crate::openapi::ResourceId;
 use crate::{ApiState, now_millis};
 
 /// A renderer's report. `processing` carries nothing else; `completed` needs
 /// `video_url`; `failed` needs `failure_code` and `failure_message`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StatusReport {
     status: String,
     #[serde(default)]
@@ -65,6 +67,14 @@ impl RequestBody for StatusReport {
     const REQUIRED: &'static [&'static str] = &["status"];
 }
 
+impl utoipa::PartialSchema for StatusReport {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        crate::openapi::written_as_json_schema()
+    }
+}
+
+impl ToSchema for StatusReport {}
+
 /// The video after the report, and the event it emitted (null for a repeat).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportOutcome {
@@ -76,10 +86,13 @@ pub struct ReportOutcome {
 /// A video as a renderer sees it: with its account and the create request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RenderJob {
+    #[schema(value_type = ResourceId)]
     video_id: String,
+    #[schema(value_type = ResourceId)]
     account_id: String,
     #[serde(rename = "type")]
     video_type: String,
+    #[schema(value_type = crate::openapi::VideoStatus)]
     status: &'static str,
     #[schema(value_type = Object)]
     request: Box<serde_json::value::RawValue>,
@@ -88,7 +101,7 @@ pub struct RenderJob {
 
 #[utoipa::path(
     post, path = "/admin/v1/videos/{video_id}/status", tag = "Admin", operation_id = "reportVideoStatus",
-    params(("video_id" = String, Path, description = "The video's id")),
+    params(("video_id" = ResourceId, Path, description = "The video's id")),
     request_body = StatusReport,
     responses(
         (status = 200, description = "Applied, or a repeat that changed nothing", body = Data<ReportOutcome>),
@@ -150,7 +163,7 @@ pub async fn report_status(
 #[utoipa::path(
     get, path = "/admin/v1/videos", tag = "Admin", operation_id = "listVideos",
     params(
-        ("status" = Option<String>, Query, description = "pending, processing, completed or failed"),
+        ("status" = Option<crate::openapi::VideoStatus>, Query, description = "Only videos with this status"),
         ("limit" = Option<u32>, Query, description = "Items per page, 1-100 (default 10)", minimum = 1, maximum = 100),
         ("token" = Option<String>, Query, description = "Opaque cursor from a previous next_token"),
     ),
@@ -268,5 +281,39 @@ fn completion_event(video: &Video, reported: VideoStatus, result: &VideoResult, 
         callback_url: video.callback_url.clone(),
         callback_id: video.callback_id.clone(),
         created_at: now,
+    })
+}
+
+/// `StatusReport` as JSON Schema: one variant per `status`, each with its required fields.
+pub(crate) fn status_report_schema() -> Value {
+    let variant = |status: &str, required: &[&str]| {
+        let mut properties = serde_json::Map::new();
+        for field in &StatusReport::FIELDS[1..] {
+            let schema = match *field {
+                "duration" => json!({ "type": ["number", "null"] }),
+                field if required.contains(&field) => json!({ "type": "string", "minLength": 1 }),
+                _ => json!({ "type": ["string", "null"] }),
+            };
+            properties.insert((*field).to_owned(), schema);
+        }
+        properties.insert("status".into(), json!({ "const": status }));
+        let mut required = required.to_vec();
+        required.insert(0, "status");
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        })
+    };
+    json!({
+        "description": "A renderer's report. `processing` carries nothing else; `completed` \
+            needs `video_url`; `failed` needs `failure_code` and `failure_message`.",
+        "oneOf": [
+            variant("processing", &[]),
+            variant("completed", &["video_url"]),
+            variant("failed", &["failure_code", "failure_message"]),
+        ],
+        "discriminator": { "propertyName": "status" },
     })
 }

@@ -34,24 +34,28 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(&request) {
-            return Err(ApiError::InvalidRequest(
-                "The request body must be JSON (Content-Type: application/json).".into(),
-            ));
-        }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::InvalidRequest("The request body could not be read.".into())
-            }
-        })?;
-        parse_body(&bytes).map(JsonBody)
+        parse_body(&read_json(request, state).await?).map(JsonBody)
     }
 }
 
-/// Like [`JsonBody`], but an empty body means `T::default()` (for routes whose body
-/// is optional).
+/// The body's bytes, once its `Content-Type` says JSON and it fits the route's limit.
+async fn read_json<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    if !has_json_content_type(&request) {
+        return Err(ApiError::InvalidRequest(
+            "The request body must be JSON (Content-Type: application/json).".into(),
+        ));
+    }
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest("The request body could not be read.".into())
+        }
+    })
+}
+
+/// Like [`JsonBody`], but an empty body, or JSON `null`, means `T::default()` (for
+/// routes whose body is optional; the OpenAPI document says `null` for "no body").
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub T);
 
@@ -69,7 +73,11 @@ where
         if empty {
             return Ok(Self(T::default()));
         }
-        JsonBody::from_request(request, state).await.map(|JsonBody(body)| Self(body))
+        let bytes = read_json(request, state).await?;
+        if bytes.trim_ascii() == b"null" {
+            return Ok(Self(T::default()));
+        }
+        parse_body(&bytes).map(Self)
     }
 }
 

@@ -16,14 +16,10 @@ const MAX_LIMIT: u32 = 100;
 pub struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
-    /// The last value given for `name`; an empty value counts as absent.
+    /// The last value given for `name`. An empty value is a value (`limit=` is not an
+    /// integer, so 400), except for `token`: see [`PageParams::from_query`].
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-            .filter(|v| !v.is_empty())
+        self.0.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 }
 
@@ -54,7 +50,10 @@ impl PageParams {
                 })?
             }
         };
-        Ok(Self { limit, token: query.get("token").map(str::to_owned) })
+        // `token=` is the first page: clients that always send the last next_token
+        // send an empty one when it was null.
+        let token = query.get("token").filter(|token| !token.is_empty()).map(str::to_owned);
+        Ok(Self { limit, token })
     }
 
     /// Verifies the token against the list it claims to continue.

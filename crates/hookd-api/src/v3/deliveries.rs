@@ -14,16 +14,19 @@ use utoipa::ToSchema;
 use crate::envelope::{Data, iso8601};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{Customer, OptionalJsonBody, RequestBody};
+use crate::openapi::{DeliveryState, ResourceId, WebhookEventType};
 use crate::{ApiState, now_millis};
 
 /// One delivery of an event: to an endpoint, or (with `endpoint_id` null) to the
 /// event's callback URL.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryResponse {
+    #[schema(value_type = ResourceId)]
     delivery_id: String,
+    #[schema(value_type = Option<ResourceId>)]
     endpoint_id: Option<String>,
     url: String,
-    /// `pending`, `delivered`, `failed` or `cancelled`.
+    #[schema(value_type = DeliveryState)]
     status: &'static str,
     attempts: Vec<AttemptResponse>,
     /// ISO 8601; null once the delivery is final.
@@ -67,7 +70,7 @@ impl From<DeliveryRecord> for DeliveryResponse {
 
 #[utoipa::path(
     get, path = "/v3/webhooks/events/{event_id}/deliveries", tag = "Webhooks", operation_id = "listEventDeliveries",
-    params(("event_id" = String, Path, description = "The event's id")),
+    params(("event_id" = ResourceId, Path, description = "The event's id")),
     responses(
         (status = 200, description = "Every delivery of the event, with its attempts", body = Data<Vec<DeliveryResponse>>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
@@ -88,9 +91,11 @@ pub async fn list_deliveries(
 
 /// Body of a resend; an empty body resends to every endpoint the event went to.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResendRequest {
     /// Only to this endpoint (which need not have received the event before).
     #[serde(default)]
+    #[schema(value_type = Option<ResourceId>)]
     endpoint_id: Option<String>,
 }
 
@@ -106,8 +111,8 @@ pub struct ResendResponse {
 
 #[utoipa::path(
     post, path = "/v3/webhooks/events/{event_id}/resend", tag = "Webhooks", operation_id = "resendEvent",
-    params(("event_id" = String, Path, description = "The event's id")),
-    request_body(content = ResendRequest, description = "Optional"),
+    params(("event_id" = ResourceId, Path, description = "The event's id")),
+    request_body(content = Option<ResendRequest>, description = "Optional"),
     responses(
         (status = 202, description = "New deliveries scheduled; same event id and body", body = Data<ResendResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
@@ -133,9 +138,11 @@ pub async fn resend(
 
 /// Body of a test send.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TestRequest {
     /// The sample's event type (default `avatar_video.success`).
     #[serde(default)]
+    #[schema(value_type = Option<WebhookEventType>)]
     event_type: Option<String>,
 }
 
@@ -157,8 +164,8 @@ pub struct TestResponse {
 
 #[utoipa::path(
     post, path = "/v3/webhooks/endpoints/{endpoint_id}/test", tag = "Webhooks", operation_id = "testWebhookEndpoint",
-    params(("endpoint_id" = String, Path, description = "The endpoint's id")),
-    request_body(content = TestRequest, description = "Optional"),
+    params(("endpoint_id" = ResourceId, Path, description = "The endpoint's id")),
+    request_body(content = Option<TestRequest>, description = "Optional"),
     responses(
         (status = 200, description = "What the endpoint answered to a signed sample event", body = Data<TestResponse>),
         (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),

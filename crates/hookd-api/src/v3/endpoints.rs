@@ -13,18 +13,23 @@ use crate::envelope::{Data, Deleted, List, iso8601};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::query::list_envelope;
 use crate::extract::{Customer, JsonBody, PageParams, QueryParams, RequestBody, double_option};
+use crate::openapi::{EndpointState, ResourceId, WebhookEventType, WebhookUrl};
 use crate::{ApiState, now_millis};
 
 /// Body of `POST /v3/webhooks/endpoints`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateEndpointRequest {
     /// Publicly accessible HTTPS URL that will receive webhook POST requests.
+    #[schema(value_type = WebhookUrl)]
     url: String,
     /// Event types to subscribe to; omit or null for all, including types added later.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<WebhookEventType>>, min_items = 1)]
     events: Option<Vec<String>>,
     /// Deliver only events whose `entity_id` equals this (at most 255 characters).
     #[serde(default)]
+    #[schema(max_length = 255)]
     entity_id: Option<String>,
 }
 
@@ -35,16 +40,19 @@ impl RequestBody for CreateEndpointRequest {
 
 /// Body of `PATCH /v3/webhooks/endpoints/{endpoint_id}`; a missing field is left as it is.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
     /// New URL; same rules as on create.
     #[serde(default)]
+    #[schema(value_type = Option<WebhookUrl>)]
     url: Option<String>,
     /// Replaces the list whole; null means all event types.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<WebhookEventType>>, min_items = 1)]
     events: Option<Option<Vec<String>>>,
     /// Extension: `enabled` or `disabled` (pause, or re-enable an endpoint hookd disabled).
     #[serde(default)]
+    #[schema(value_type = Option<EndpointState>)]
     status: Option<String>,
 }
 
@@ -55,12 +63,12 @@ impl RequestBody for UpdateEndpointRequest {
 /// A registered webhook endpoint.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointResponse {
-    /// 32 lowercase hex characters.
+    #[schema(value_type = ResourceId)]
     endpoint_id: String,
     url: String,
     /// Event types this endpoint receives; null means all.
     events: Option<Vec<String>>,
-    /// `enabled` or `disabled`.
+    #[schema(value_type = EndpointState)]
     status: &'static str,
     /// Extension: the entity this endpoint is scoped to.
     entity_id: Option<String>,
@@ -87,6 +95,7 @@ impl EndpointResponse {
 /// The result of rotating an endpoint's secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RotateSecretResponse {
+    #[schema(value_type = ResourceId)]
     endpoint_id: String,
     /// The new secret; the old one stops signing at once.
     secret: String,
@@ -153,7 +162,7 @@ pub async fn list_endpoints(
 
 #[utoipa::path(
     patch, path = "/v3/webhooks/endpoints/{endpoint_id}", tag = "Webhooks", operation_id = "updateWebhookEndpoint",
-    params(("endpoint_id" = String, Path, description = "The endpoint's id")),
+    params(("endpoint_id" = ResourceId, Path, description = "The endpoint's id")),
     request_body = UpdateEndpointRequest,
     responses(
         (status = 200, description = "The updated endpoint; secret is null", body = Data<EndpointResponse>),
@@ -182,7 +191,7 @@ pub async fn update_endpoint(
 
 #[utoipa::path(
     delete, path = "/v3/webhooks/endpoints/{endpoint_id}", tag = "Webhooks", operation_id = "deleteWebhookEndpoint",
-    params(("endpoint_id" = String, Path, description = "The endpoint's id")),
+    params(("endpoint_id" = ResourceId, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "Deleted; nothing more is sent to it", body = Deleted),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
@@ -204,7 +213,7 @@ pub async fn delete_endpoint(
 #[utoipa::path(
     post, path = "/v3/webhooks/endpoints/{endpoint_id}/rotate-secret", tag = "Webhooks",
     operation_id = "rotateWebhookSecret",
-    params(("endpoint_id" = String, Path, description = "The endpoint's id")),
+    params(("endpoint_id" = ResourceId, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The new secret", body = Data<RotateSecretResponse>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),

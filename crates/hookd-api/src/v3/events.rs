@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use hookd_core::EntityId;
 use hookd_store::{Event, EventQuery};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,10 +12,12 @@ use crate::envelope::{List, iso8601};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::query::try_list_envelope;
 use crate::extract::{Customer, PageParams, QueryParams};
+use crate::openapi::{ResourceId, WebhookEventType};
 
 /// One catalog entry.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventTypeItem {
+    #[schema(value_type = WebhookEventType)]
     event_type: String,
     /// When this event fires.
     description: String,
@@ -24,7 +27,9 @@ pub struct EventTypeItem {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventResponse {
     /// The same id a receiver sees in `Heygen-Event-Id`.
+    #[schema(value_type = ResourceId)]
     event_id: String,
+    #[schema(value_type = WebhookEventType)]
     event_type: String,
     #[schema(value_type = Object)]
     event_data: Box<serde_json::value::RawValue>,
@@ -57,8 +62,8 @@ pub async fn list_event_types(
 #[utoipa::path(
     get, path = "/v3/webhooks/events", tag = "Webhooks", operation_id = "listWebhookEvents",
     params(
-        ("event_type" = Option<String>, Query, description = "Only events of this catalog type"),
-        ("entity_id" = Option<String>, Query, description = "Only events with this entity_id"),
+        ("event_type" = Option<WebhookEventType>, Query, description = "Only events of this catalog type"),
+        ("entity_id" = Option<String>, Query, description = "Only events with this entity_id", max_length = 255),
         ("limit" = Option<u32>, Query, description = "Items per page, 1-100 (default 10)", minimum = 1, maximum = 100),
         ("token" = Option<String>, Query, description = "Opaque cursor from a previous next_token"),
     ),
@@ -81,7 +86,13 @@ pub async fn list_events(
     {
         return Err(ApiError::invalid_parameter("event_type", format!("Unknown event type {event_type:?}.")));
     }
-    let filter = EventQuery { event_type, entity_id: query.get("entity_id").map(str::to_owned) };
+    // An entity_id no event can carry is a mistake worth saying so, not an empty page.
+    let entity_id = query
+        .get("entity_id")
+        .map(|raw| EntityId::parse(raw.to_owned()))
+        .transpose()
+        .map_err(|error| ApiError::invalid_parameter("entity_id", format!("{error}.")))?;
+    let filter = EventQuery { event_type, entity_id: entity_id.map(EntityId::into_string) };
     // The token is bound to the filters too: a token from one filtered walk cannot
     // continue a differently filtered one. entity_id goes last as it may hold '|'.
     let scope = format!(

@@ -6,22 +6,30 @@ use axum::extract::{Path, State};
 use hookd_core::{AccountId, EndpointUrl, VideoId, VideoStatus};
 use hookd_store::Video;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::envelope::Data;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{Customer, JsonBody, RequestBody};
+use crate::openapi::ResourceId;
 use crate::{ApiState, now_millis};
 
 const MAX_CALLBACK_ID_CHARS: usize = 255;
 
 /// The create request: `type` selects the required fields; renderer options beyond
 /// the ones hookd checks are stored as given.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(transparent)]
-#[schema(value_type = Object)]
 pub struct CreateVideoRequest(Map<String, Value>);
+
+impl utoipa::PartialSchema for CreateVideoRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        crate::openapi::written_as_json_schema()
+    }
+}
+
+impl ToSchema for CreateVideoRequest {}
 
 impl RequestBody for CreateVideoRequest {
     const FIELDS: &'static [&'static str] = &[];
@@ -42,7 +50,7 @@ pub struct VideoCreated {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VideoDetail {
     id: String,
-    /// `pending`, `processing`, `completed` or `failed`.
+    #[schema(value_type = crate::openapi::VideoStatus)]
     status: &'static str,
     title: Option<String>,
     created_at: Option<i64>,
@@ -112,7 +120,7 @@ pub async fn create_video(
 
 #[utoipa::path(
     get, path = "/v3/videos/{video_id}", tag = "Videos", operation_id = "getVideo",
-    params(("video_id" = String, Path, description = "The video's id")),
+    params(("video_id" = ResourceId, Path, description = "The video's id")),
     responses(
         (status = 200, description = "The video", body = Data<VideoDetail>),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
@@ -207,5 +215,49 @@ fn validate(state: &ApiState, account_id: AccountId, request: Map<String, Value>
         result: hookd_store::VideoResult::default(),
         created_at: now_millis(),
         completed_at: None,
+    })
+}
+
+/// `CreateVideoRequest` as JSON Schema: one variant per `type`, each with its required
+/// fields; other fields are stored as given.
+pub(crate) fn create_video_schema() -> Value {
+    let variant = |video_type: &str, required: &[&str], fields: Value| {
+        let mut properties = json!({
+            "type": { "const": video_type },
+            "title": { "type": ["string", "null"] },
+            "callback_url": {
+                "oneOf": [{ "$ref": "#/components/schemas/WebhookUrl" }, { "type": "null" }],
+                "description": "Also deliver the completion event once to this URL, unsigned.",
+            },
+            "callback_id": { "type": ["string", "null"], "maxLength": MAX_CALLBACK_ID_CHARS },
+            "output_format": { "enum": ["mp4", "webm", null], "description": "Default mp4." },
+        });
+        if let (Some(properties), Value::Object(fields)) = (properties.as_object_mut(), fields) {
+            properties.extend(fields);
+        }
+        let required: Vec<&str> = std::iter::once("type").chain(required.iter().copied()).collect();
+        json!({ "type": "object", "properties": properties, "required": required })
+    };
+    let non_empty = json!({ "type": "string", "minLength": 1 });
+    let mut cinematic = variant(
+        "cinematic_avatar",
+        &["prompt", "avatar_id"],
+        json!({
+            "prompt": non_empty,
+            "avatar_id": { "type": "array", "items": { "type": "string" }, "minItems": 1, "maxItems": 3 },
+        }),
+    );
+    // A cinematic avatar video takes no callback (contract section 4).
+    cinematic["properties"]["callback_url"] = json!(false);
+    json!({
+        "description": "The create request: `type` selects the required fields; renderer \
+            options beyond the ones hookd checks are stored as given.",
+        "oneOf": [
+            variant("avatar", &["avatar_id"], json!({ "avatar_id": non_empty })),
+            variant("image", &["image"], json!({ "image": { "type": "object" } })),
+            variant("studio", &["scenes"], json!({ "scenes": { "type": "array", "minItems": 1, "maxItems": 50 } })),
+            cinematic,
+        ],
+        "discriminator": { "propertyName": "type" },
     })
 }

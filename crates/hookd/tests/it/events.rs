@@ -159,6 +159,16 @@ async fn events_history_refuses_an_unknown_event_type() {
 }
 
 #[tokio::test]
+async fn events_history_refuses_a_filter_no_event_can_match() {
+    let app = TestApp::spawn().await;
+    let long = "e".repeat(256);
+    let reply = send(app.customer(Method::GET, &format!("/v3/webhooks/events?entity_id={long}"))).await;
+    reply.assert_error(400, "invalid_parameter", Some("entity_id"));
+    let reply = send(app.customer(Method::GET, "/v3/webhooks/events?event_type=")).await;
+    reply.assert_error(400, "invalid_parameter", Some("event_type"));
+}
+
+#[tokio::test]
 async fn events_history_pages_and_binds_tokens_to_their_filter() {
     let app = TestApp::spawn().await;
     let seeded = vec![("avatar_video.success", None); 5];

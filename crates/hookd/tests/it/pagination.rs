@@ -71,7 +71,7 @@ async fn default_limit_is_10_and_a_short_list_has_no_token() {
 #[tokio::test]
 async fn limit_outside_1_to_100_gets_400_naming_limit() {
     let app = TestApp::spawn().await;
-    for limit in ["0", "101", "-1", "abc", "1.5", "99999999999999999999"] {
+    for limit in ["0", "101", "-1", "abc", "1.5", "99999999999999999999", ""] {
         page(&app, &app.api_key, &format!("limit={limit}")).await.assert_error(
             400,
             "invalid_parameter",
@@ -80,6 +80,15 @@ async fn limit_outside_1_to_100_gets_400_naming_limit() {
     }
     page(&app, &app.api_key, "limit=1").await.assert_ok();
     page(&app, &app.api_key, "limit=100").await.assert_ok();
+}
+
+#[tokio::test]
+async fn an_empty_token_is_the_first_page() {
+    let app = TestApp::spawn().await;
+    create_n(&app, 3).await;
+    let first = page(&app, &app.api_key, "limit=2").await;
+    let empty = page(&app, &app.api_key, "limit=2&token=").await;
+    assert_eq!(empty.assert_ok(), first.assert_ok());
 }
 
 async fn first_token(app: &TestApp, api_key: &str) -> String {

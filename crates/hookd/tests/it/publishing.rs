@@ -146,12 +146,17 @@ async fn resend_delivers_the_same_event_again() {
     assert_eq!(again.body, first.body);
     assert_eq!(again.header("heygen-event-id"), event_id);
 
+    // An optional body may also be JSON null, as the OpenAPI document allows.
+    let reply = send(app.customer(Method::POST, &path).json(&Value::Null)).await;
+    assert_eq!(reply.body["data"]["deliveries"], 1, "{}", reply.raw);
+    receiver.next().await;
+
     let to_one = json!({"endpoint_id": endpoint["endpoint_id"]});
     let reply = send(app.customer(Method::POST, &path).json(&to_one)).await;
     assert_eq!(reply.body["data"]["deliveries"], 1);
     receiver.next().await;
     let settled = app.settled_deliveries(&event_id).await;
-    assert_eq!(settled.len(), 3, "the original and two resends");
+    assert_eq!(settled.len(), 4, "the original and three resends");
 }
 
 #[tokio::test]
