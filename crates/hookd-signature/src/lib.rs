@@ -143,8 +143,44 @@ pub fn verify_webhook_fresh(
     now: i64,
     tolerance_seconds: i64,
 ) -> Result<(), SignatureError> {
-    if (now - timestamp).abs() > tolerance_seconds {
+    // Both come from outside (a header, a clock): subtracting could overflow.
+    if now.abs_diff(timestamp) > u64::try_from(tolerance_seconds).unwrap_or(0) {
         return Err(SignatureError::TimestampOutOfTolerance);
     }
     verify_webhook(secret, event_id, timestamp, body, header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// Found by the `signature_verify` fuzz target: a timestamp header far from now
+    /// overflowed the subtraction (a panic in debug builds, a wrapped answer in release).
+    #[test]
+    fn timestamps_at_the_ends_of_the_range_are_refused_not_a_panic() {
+        for (timestamp, now) in [
+            (7_161_784_181_843_034_308, -4_268_286_544_562_567_996),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (i64::MIN, 1_795_731_250),
+        ] {
+            let signed = Signer::new(SECRET).map(|signer| signer.sign("evt", timestamp, b"{}"));
+            let header = signed.map(|s| s.webhook_signature).unwrap_or_default();
+            let verdict = verify_webhook_fresh(SECRET, "evt", timestamp, b"{}", &header, now, 300);
+            assert_eq!(verdict, Err(SignatureError::TimestampOutOfTolerance), "{timestamp} at {now}");
+        }
+    }
+
+    #[test]
+    fn a_negative_tolerance_accepts_only_the_same_second() {
+        let header =
+            Signer::new(SECRET).map(|s| s.sign("evt", 100, b"{}").webhook_signature).unwrap_or_default();
+        assert_eq!(verify_webhook_fresh(SECRET, "evt", 100, b"{}", &header, 100, -5), Ok(()));
+        assert_eq!(
+            verify_webhook_fresh(SECRET, "evt", 100, b"{}", &header, 101, -5),
+            Err(SignatureError::TimestampOutOfTolerance)
+        );
+    }
 }
