@@ -1,12 +1,16 @@
 //! The delivery engine over real HTTP: publish → fan out → signed POST → retries.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hookd_signature::{verify_heygen, verify_webhook};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::receiver::{Answer, RawAnswer, TestReceiver, raw_receiver, resetting_receiver};
+use crate::support::receiver::{
+    Answer, RawAnswer, TestReceiver, raw_receiver, resetting_receiver, untrusted_tls_receiver,
+};
 use crate::support::{TestApp, send};
 
 async fn endpoint_to(app: &TestApp, url: String, extra: Value) -> (String, String) {
@@ -220,6 +224,53 @@ async fn misbehaving_receivers_are_recorded_with_their_reason_and_hold_nothing()
     endpoint_to(&app, healthy.url("/after"), json!({"events": ["avatar_video.fail"]})).await;
     app.publish(event(&app.default_account().await, "avatar_video.fail")).await;
     assert_eq!(healthy.next().await.path, "/after");
+}
+
+/// The one attempt of the only delivery of a new event to a new endpoint at `url`.
+async fn only_attempt(app: &TestApp, url: String) -> (Value, Value) {
+    let (endpoint_id, _) = endpoint_to(app, url, json!({})).await;
+    let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let settled = app.settled_deliveries(&event_id).await;
+    let delivery = settled.iter().find(|d| d["endpoint_id"] == endpoint_id.as_str()).expect("delivery");
+    assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1), "{delivery}");
+    (delivery["status"].clone(), delivery["attempts"][0].clone())
+}
+
+#[tokio::test]
+async fn an_endless_response_body_is_read_only_up_to_the_cap() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "", "--attempt-timeout", "30s"]).await;
+    let taken = Arc::new(AtomicUsize::new(0));
+    let endless = raw_receiver("/endless", RawAnswer::EndlessBody(taken.clone())).await;
+    let (status, attempt) = only_attempt(&app, endless).await;
+    // Reading the whole body would never end; the attempt would time out instead.
+    assert_eq!(status, "delivered", "{attempt}");
+    assert_eq!(attempt["response_body"].as_str().map(str::len), Some(1024));
+    // hookd hung up after the cap: the receiver could only push what the socket
+    // buffers hold, not the gigabytes 30 s of loopback would carry.
+    let taken = taken.load(Ordering::Relaxed);
+    assert!(taken < 64 * 1024 * 1024, "the receiver pushed {taken} bytes into hookd");
+}
+
+#[tokio::test]
+async fn a_reset_after_a_2xx_head_keeps_the_receivers_answer() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "", "--attempt-timeout", "5s"]).await;
+    let resetting = raw_receiver("/reset-mid-body", RawAnswer::ResetMidBody).await;
+    let (status, attempt) = only_attempt(&app, resetting).await;
+    assert_eq!(status, "delivered", "the receiver said 200 before the reset: {attempt}");
+    assert_eq!(attempt["status_code"], 200);
+    assert_eq!(attempt["response_body"], "0123456789");
+}
+
+#[tokio::test]
+async fn a_receiver_with_an_untrusted_certificate_is_a_failed_attempt_that_sends_nothing() {
+    let app = TestApp::spawn_with(&["--retry-schedule", "", "--attempt-timeout", "5s"]).await;
+    let (url, served) = untrusted_tls_receiver("/tls").await;
+    let (status, attempt) = only_attempt(&app, url).await;
+    assert_eq!(status, "failed");
+    assert!(attempt["status_code"].is_null(), "{attempt}");
+    let error = attempt["error"].as_str().unwrap_or_default();
+    assert!(error.contains("certificate"), "the reason names the certificate: {error}");
+    assert_eq!(served.load(Ordering::Relaxed), 0, "no request crossed an untrusted connection");
 }
 
 #[tokio::test]

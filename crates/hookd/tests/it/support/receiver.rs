@@ -1,7 +1,9 @@
 //! Real receivers on loopback: an axum server that records every request and answers
-//! as scripted, and a raw TCP one that resets every connection.
+//! as scripted; raw TCP ones that reset, trickle, or answer with broken or endless
+//! HTTP; and an HTTPS one whose certificate nobody vouches for.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -168,6 +170,11 @@ pub enum RawAnswer {
     Trickle(Vec<u8>),
     /// A 200 head, then this many body bytes in 64 KiB chunks.
     HugeBody(usize),
+    /// A chunked 200 whose body never ends; counts the body bytes the client took
+    /// before it hung up.
+    EndlessBody(Arc<AtomicUsize>),
+    /// A 200 head promising 100 bytes, 10 of them, then a reset (RST).
+    ResetMidBody,
 }
 
 /// A raw TCP receiver that reads the request head and answers `answer` to every
@@ -194,6 +201,25 @@ pub async fn raw_receiver(path: &str, answer: RawAnswer) -> String {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }
+                    RawAnswer::EndlessBody(taken) => {
+                        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                        if stream.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                        while stream.write_all(chunk.as_bytes()).await.is_ok() {
+                            taken.fetch_add(0x10000, Ordering::Relaxed);
+                        }
+                        return;
+                    }
+                    RawAnswer::ResetMidBody => {
+                        let partial = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789";
+                        let _ = stream.write_all(partial).await;
+                        let _ = stream.flush().await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let _ = stream.set_zero_linger();
+                        return;
+                    }
                     RawAnswer::HugeBody(size) => {
                         let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
                         if stream.write_all(head.as_bytes()).await.is_err() {
@@ -215,4 +241,50 @@ pub async fn raw_receiver(path: &str, answer: RawAnswer) -> String {
         }
     });
     url
+}
+
+/// An HTTPS receiver whose certificate no public authority signed (a self-signed one
+/// for 127.0.0.1, from tests/fixtures); returns its URL for `path`. It completes the
+/// handshake with anyone who accepts the certificate and counts requests that got
+/// through, which must stay 0 for hookd.
+pub async fn untrusted_tls_receiver(path: &str) -> (String, Arc<AtomicUsize>) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let certificates: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fixtures.join("untrusted-receiver.pem"))
+            .expect("certificate file")
+            .collect::<Result<_, _>>()
+            .expect("certificate");
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("untrusted-receiver.key")).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certificates, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://{}{path}", listener.local_addr().expect("address"));
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                let mut request = [0u8; 16 * 1024];
+                if tls.read(&mut request).await.is_ok_and(|n| n > 0) {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    (url, served)
 }
