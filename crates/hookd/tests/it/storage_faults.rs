@@ -1,6 +1,8 @@
-//! Storage faults on SQLite: a data directory whose disk fills up. Publishing answers
-//! 503 with `Retry-After`, nothing it did not store is acknowledged, and hookd
-//! recovers by itself when space returns. Needs root for the tmpfs (CI has it).
+//! Storage faults on SQLite: a data directory whose disk fills up, or turns read-only.
+//! Publishing answers 503 with `Retry-After` and nothing it did not store is
+//! acknowledged. A full disk recovers by itself when space returns; a read-only one
+//! after the operator's repair and a restart, with every acknowledged event there.
+//! Needs root for the tmpfs and the loop device (CI has it).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -21,6 +23,15 @@ async fn publish_batch(app: &TestApp, account: &str, round: usize) -> Reply {
 fn event_ids(reply: &Reply) -> Vec<String> {
     let events = reply.body["data"]["events"].as_array().expect("events");
     events.iter().map(|e| e["event_id"].as_str().expect("id").to_owned()).collect()
+}
+
+/// Every acknowledged event can be read back.
+async fn assert_stored(app: &TestApp, acknowledged: &[String]) {
+    for event_id in acknowledged {
+        let stored =
+            send(app.customer(Method::GET, &format!("/v3/webhooks/events/{event_id}/deliveries"))).await;
+        assert_eq!(stored.status, StatusCode::OK, "acknowledged {event_id} is stored: {}", stored.raw);
+    }
 }
 
 #[tokio::test]
@@ -54,11 +65,35 @@ async fn a_full_disk_answers_503_acknowledges_nothing_unstored_and_recovers() {
     assert_eq!(recovered.status, StatusCode::ACCEPTED, "no restart needed: {}", recovered.raw);
     acknowledged.extend(event_ids(&recovered));
 
-    for event_id in &acknowledged {
-        let stored =
-            send(app.customer(Method::GET, &format!("/v3/webhooks/events/{event_id}/deliveries"))).await;
-        assert_eq!(stored.status, StatusCode::OK, "acknowledged {event_id} is stored: {}", stored.raw);
-    }
+    assert_stored(&app, &acknowledged).await;
+    drop(app);
+    drop(disk);
+}
+
+#[tokio::test]
+async fn a_data_disk_turned_read_only_answers_503_and_loses_nothing_acknowledged() {
+    let Some((disk, data_dir)) = SmallDisk::mount_ext4(64 * 1024 * 1024) else { return };
+    let app = TestApp::start(data_dir, &["--rate-limit", "0"]).await;
+    let account = app.default_account().await;
+    let before = publish_batch(&app, &account, 0).await;
+    assert_eq!(before.status, StatusCode::ACCEPTED, "{}", before.raw);
+    let mut acknowledged = event_ids(&before);
+
+    disk.fail_read_only();
+    let refused = publish_batch(&app, &account, 1).await;
+    refused.assert_error(503, "service_unavailable", None);
+    assert!(refused.headers.contains_key("retry-after"));
+
+    // An emergency read-only mount stays so until it is unmounted: the operator stops
+    // hookd, repairs the file system and starts hookd again on the same data.
+    let (data_dir, _) = app.stop().await;
+    disk.repair();
+    let app = TestApp::start(data_dir, &["--rate-limit", "0"]).await;
+    assert_stored(&app, &acknowledged).await;
+    let after = publish_batch(&app, &account, 2).await;
+    assert_eq!(after.status, StatusCode::ACCEPTED, "{}", after.raw);
+    acknowledged.extend(event_ids(&after));
+    assert_stored(&app, &acknowledged).await;
     drop(app);
     drop(disk);
 }

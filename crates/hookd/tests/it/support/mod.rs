@@ -126,6 +126,13 @@ impl TestApp {
         self.restart_with(&extra).await
     }
 
+    /// Stops hookd and hands back its data directory, with how the server ended.
+    pub async fn stop(self) -> (TempDir, std::io::Result<()>) {
+        self.shutdown.cancel();
+        let ended = self.server.await.expect("server task");
+        (self.data_dir, ended)
+    }
+
     /// Restarts with other flags (the `DEV` flags unless `STRICT` is among them).
     pub async fn restart_with(self, extra: &[&str]) -> Self {
         self.shutdown.cancel();
