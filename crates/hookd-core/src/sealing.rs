@@ -94,6 +94,15 @@ impl SecretSealer {
         stored.starts_with(SEALED_PREFIX)
     }
 
+    /// The stored value of one secret, sealed under `next` instead (for a master key
+    /// rotation). A value still in clear is sealed as it is.
+    pub fn reseal(&self, stored: &str, context: &str, next: &SecretSealer) -> Result<String, SealError> {
+        if !Self::is_sealed(stored) {
+            return Ok(next.seal_str(stored, context));
+        }
+        Ok(next.seal_str(&self.open_str(stored, context)?, context))
+    }
+
     /// A value to keep beside the data: [`Self::verify_key_check`] fails on it under
     /// any other key, so a wrong key is refused at startup, not at the first delivery.
     pub fn key_check(&self) -> String {
@@ -204,5 +213,19 @@ mod tests {
             assert_eq!(MasterKey::from_hex(bad).map(|_| ()), Err(SealError::MalformedKey), "{bad:?}");
         }
         assert_eq!(format!("{:?}", MasterKey::generate()), "MasterKey(<redacted>)");
+    }
+
+    #[test]
+    fn resealing_moves_a_secret_to_the_next_key_only() {
+        let (old, next) =
+            (SecretSealer::new(&MasterKey::generate()), SecretSealer::new(&MasterKey::generate()));
+        let secret = EndpointSecret::generate();
+        let sealed = old.seal(&secret, "endpoint-a");
+        let resealed = old.reseal(&sealed, "endpoint-a", &next).expect("reseal");
+        assert_eq!(next.open(&resealed, "endpoint-a").expect("opens under the next key"), secret);
+        assert!(old.open(&resealed, "endpoint-a").is_err(), "the old key no longer opens it");
+        let from_clear = old.reseal(secret.expose(), "endpoint-a", &next).expect("reseal a clear value");
+        assert_eq!(next.open(&from_clear, "endpoint-a").expect("opens"), secret);
+        assert!(old.reseal(&sealed, "endpoint-b", &next).is_err(), "bound to its endpoint");
     }
 }

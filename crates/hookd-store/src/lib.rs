@@ -18,8 +18,8 @@ mod sqlite;
 
 use async_trait::async_trait;
 use hookd_core::{
-    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, EndpointId, EndpointSecret, EventId, TokenHash,
-    VideoId, VideoStatus,
+    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, EndpointId, EndpointSecret, EventId, SecretSealer,
+    TokenHash, VideoId, VideoStatus,
 };
 
 pub use model::*;
@@ -93,6 +93,14 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+impl StoreError {
+    /// A secret the current key cannot open although the key check passed: the row
+    /// was damaged. A master key rotation stops rather than carry it over.
+    pub(crate) fn unopenable_secret(endpoint_id: &str) -> Self {
+        Self::Corrupt(format!("endpoint {endpoint_id}'s secret does not open under the current master key"))
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Server-wide settings and first-start bootstrap.
@@ -113,6 +121,11 @@ pub trait SettingsStore: Send + Sync {
     /// On an empty database, creates account `default` with `key`, atomically.
     /// Returns the account if it was created, `None` if any account already existed.
     async fn bootstrap_default_account(&self, key: &ApiKey, now: UnixMillis) -> StoreResult<Option<Account>>;
+    /// Master key rotation: re-seals every endpoint secret under `next` and makes
+    /// `next` the key the database accepts, in one transaction. Returns how many
+    /// secrets were re-sealed. This store keeps its old key: open the database again
+    /// with the new one. Every other hookd on the database must be stopped first.
+    async fn reseal_secrets(&self, next: &SecretSealer) -> StoreResult<u64>;
 }
 
 /// Accounts and their API keys (operator API and customer auth).

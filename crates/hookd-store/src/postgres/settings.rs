@@ -56,6 +56,40 @@ impl SettingsStore for PostgresStore {
         PostgresStore::close(self).await;
     }
 
+    async fn reseal_secrets(&self, next: &SecretSealer) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        // Row locks: a create or rotate running now waits, then sees the new check.
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut ids = Vec::with_capacity(stored.len());
+        let mut secrets = Vec::with_capacity(stored.len());
+        for (endpoint_id, secret) in &stored {
+            let resealed = self
+                .sealer
+                .reseal(secret, endpoint_id, next)
+                .map_err(|_| StoreError::unopenable_secret(endpoint_id))?;
+            ids.push(endpoint_id.clone());
+            secrets.push(resealed);
+        }
+        sqlx::query(
+            "UPDATE endpoints SET secret = r.secret FROM UNNEST($1::text[], $2::text[]) AS r(endpoint_id, secret) \
+             WHERE endpoints.endpoint_id = r.endpoint_id",
+        )
+        .bind(&ids)
+        .bind(&secrets)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")
+            .bind(next.key_check().into_bytes())
+            .bind(MASTER_KEY_CHECK)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored.len() as u64)
+    }
+
     fn shared(&self) -> bool {
         true
     }

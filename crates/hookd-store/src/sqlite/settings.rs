@@ -113,4 +113,28 @@ impl SettingsStore for SqliteStore {
         tx.commit().await?;
         Ok(Some(account))
     }
+
+    async fn reseal_secrets(&self, next: &SecretSealer) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints").fetch_all(&mut *tx).await?;
+        for (endpoint_id, secret) in &stored {
+            let resealed = self
+                .sealer
+                .reseal(secret, endpoint_id, next)
+                .map_err(|_| StoreError::unopenable_secret(endpoint_id))?;
+            sqlx::query("UPDATE endpoints SET secret = ? WHERE endpoint_id = ?")
+                .bind(resealed)
+                .bind(endpoint_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE settings SET value = ? WHERE name = ?")
+            .bind(next.key_check().into_bytes())
+            .bind(MASTER_KEY_CHECK)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored.len() as u64)
+    }
 }

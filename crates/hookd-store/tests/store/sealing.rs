@@ -1,10 +1,13 @@
 //! Endpoint secrets at rest, looked at below the store: the raw SQLite files and the
 //! raw PostgreSQL table never hold a secret in clear, a wrong master key is refused
 //! when the database opens, and secrets a hookd from before sealing wrote in clear are
-//! sealed at the next open.
+//! sealed at the next open, and a master key rotation moves every secret to the new
+//! key.
 
-use hookd_core::{EndpointSecret, MasterKey, SecretSealer};
-use hookd_store::{EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, StoreError};
+use hookd_core::{AccountId, EndpointSecret, MasterKey, SecretSealer};
+use hookd_store::{
+    Endpoint, EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store, StoreError,
+};
 
 use super::{behaviours, sealer};
 
@@ -104,5 +107,61 @@ async fn postgres_never_stores_a_secret_in_clear_and_refuses_a_wrong_key() {
     assert!(matches!(refused, Err(StoreError::WrongMasterKey)), "{:?}", refused.err());
     raw.close().await;
     store.close().await;
+    database.drop_database().await.expect("drop the scratch database");
+}
+
+/// Three endpoints, their secrets re-sealed under `other_sealer()`.
+async fn rotate(store: &dyn Store) -> (AccountId, Vec<Endpoint>) {
+    let (account, first) = behaviours::account_with_endpoint(store).await;
+    let mut endpoints = vec![first];
+    for n in 1..3 {
+        let mut endpoint = endpoints[0].clone();
+        endpoint.endpoint_id = hookd_core::EndpointId::new_random();
+        endpoint.secret = EndpointSecret::generate();
+        endpoint.url = hookd_core::EndpointUrl::from_stored(format!("https://example.com/hook/{n}"));
+        store.create_endpoint(&endpoint).await.expect("create");
+        endpoints.push(endpoint);
+    }
+    assert_eq!(store.reseal_secrets(&other_sealer()).await.expect("reseal"), 3);
+    (account, endpoints)
+}
+
+/// After a rotation the new key opens every secret unchanged.
+async fn assert_rotated(store: &dyn Store, account: &AccountId, endpoints: &[Endpoint]) {
+    for endpoint in endpoints {
+        let read = store.get_endpoint(account, &endpoint.endpoint_id).await.expect("read back");
+        assert_eq!(read.secret, endpoint.secret, "the same secret under the new key");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_rotation_moves_every_secret_to_the_new_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookd.db");
+    let store = SqliteStore::open(&path, sealer()).await.expect("open");
+    let (account, endpoints) = rotate(&store).await;
+    store.close().await;
+
+    let refused = SqliteStore::open(&path, sealer()).await;
+    assert!(matches!(refused, Err(StoreError::WrongMasterKey)), "the old key is refused now");
+    let reopened = SqliteStore::open(&path, other_sealer()).await.expect("the new key opens it");
+    assert_rotated(&reopened, &account, &endpoints).await;
+    reopened.close().await;
+}
+
+#[tokio::test]
+async fn postgres_rotation_moves_every_secret_to_the_new_key() {
+    let Some(server) = hookd_store::test_server_url() else { return };
+    let database = ScratchDatabase::create(&server).await.expect("scratch database");
+    let options = PostgresOptions::default();
+    let store = PostgresStore::connect(database.url(), &options, sealer()).await.expect("open");
+    let (account, endpoints) = rotate(&store).await;
+    store.close().await;
+
+    let refused = PostgresStore::connect(database.url(), &options, sealer()).await;
+    assert!(matches!(refused, Err(StoreError::WrongMasterKey)), "the old key is refused now");
+    let reopened = PostgresStore::connect(database.url(), &options, other_sealer()).await.expect("new key");
+    assert_rotated(&reopened, &account, &endpoints).await;
+    reopened.close().await;
     database.drop_database().await.expect("drop the scratch database");
 }
