@@ -31,6 +31,33 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run a local receiver that prints each delivery and checks its signatures.
     Listen(crate::listen::ListenArgs),
+    /// Re-seal every endpoint secret under a new master key. Stop every hookd using
+    /// the database first, and start them again with the new key.
+    RotateMasterKey(RotateMasterKeyArgs),
+}
+
+/// Flags of `hookd rotate-master-key`: the database and key as `serve` takes them,
+/// and the key to move to.
+#[derive(Debug, Clone, Args)]
+pub struct RotateMasterKeyArgs {
+    /// The data directory (with the SQLite database and the key file, by default).
+    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The database, as for `serve`: sqlite://PATH or postgres://...
+    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// The key in use, if it is not kept in DATA_DIR/master-key.
+    #[arg(long, env = "HOOKD_MASTER_KEY", hide_env_values = true, value_name = "HEX",
+          value_parser = parse_master_key)]
+    pub master_key: Option<MasterKey>,
+
+    /// The key to move to (64 hex characters). Needed with --master-key; otherwise, if
+    /// absent, a new key is generated into DATA_DIR/master-key.
+    #[arg(long, env = "HOOKD_NEW_MASTER_KEY", hide_env_values = true, value_name = "HEX",
+          value_parser = parse_master_key)]
+    pub new_master_key: Option<MasterKey>,
 }
 
 /// Flags of `hookd serve`.
@@ -217,7 +244,7 @@ mod tests {
         let argv = ["hookd", "serve"].iter().chain(args).copied();
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Serve(serve) => serve,
-            Command::Listen(_) => panic!("parsed as listen"),
+            other => panic!("parsed as {other:?}"),
         })
     }
 

@@ -8,19 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hookd_core::secret::generate_admin_token;
-use hookd_core::{
-    ApiKey, DestinationPolicy, EventCatalog, MasterKey, RetryPolicy, SecretSealer, TokenHash, UrlRules,
-};
+use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, RetryPolicy, SecretSealer, TokenHash, UrlRules};
 use hookd_delivery::DispatcherConfig;
 use hookd_store::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 
 use crate::cli::{Role, ServeArgs};
+use crate::master_key;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DEFAULT_KEY_FILE: &str = "default-api-key";
 const DEFAULT_ACCOUNT_FILE: &str = "default-account-id";
-/// Where the master key lives when `--master-key` is not given.
-pub const MASTER_KEY_FILE: &str = "master-key";
 const SQLITE_FILE: &str = "hookd.db";
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
@@ -47,6 +44,18 @@ pub enum StartupError {
     WriteFile { path: PathBuf, source: std::io::Error },
     #[error("could not read the master key from {path}: {reason}")]
     MasterKeyFile { path: PathBuf, reason: String },
+    #[error(
+        "the master key does not open this database, and a key rotation did not finish ({0} exists): run `hookd rotate-master-key` with the same flags to finish it"
+    )]
+    RotationInterrupted(PathBuf),
+    #[error(
+        "--master-key was given, so the key lives outside DATA_DIR: give the new one with --new-master-key"
+    )]
+    NewMasterKeyNeeded,
+    #[error(
+        "a rotation to another key did not finish ({0} exists): run again without --new-master-key to finish it first"
+    )]
+    RotationPendingWithOtherKey(PathBuf),
     #[error("{0}")]
     Catalog(#[from] hookd_core::catalog::InvalidEventTypeName),
     #[error(
@@ -80,8 +89,16 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     std::fs::create_dir_all(&args.data_dir)
         .and_then(|()| std::fs::read_dir(&args.data_dir).map(drop))
         .map_err(|source| StartupError::DataDir { path: args.data_dir.clone(), source })?;
-    let sealer = SecretSealer::new(&resolve_master_key(args)?);
-    let store = open_database(args, sealer).await?;
+    let sealer = SecretSealer::new(&master_key::resolve(args.master_key.as_ref(), &args.data_dir)?);
+    let url = args.database_url.as_deref();
+    let store = match open_database(&args.data_dir, url, args.database_max_connections, sealer).await {
+        Err(StartupError::Database(StoreError::WrongMasterKey))
+            if master_key::rotation_pending(&args.data_dir) =>
+        {
+            return Err(StartupError::RotationInterrupted(args.data_dir.join(master_key::NEXT_KEY_FILE)));
+        }
+        opened => opened?,
+    };
     if !store.shared() && args.role != Role::All {
         store.close().await;
         return Err(StartupError::RoleNeedsSharedDatabase(if args.role == Role::Api {
@@ -120,17 +137,20 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     Ok(Prepared { store, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
 }
 
-async fn open_database(args: &ServeArgs, sealer: SecretSealer) -> Result<Arc<dyn Store>, StartupError> {
-    let opened: Result<Arc<dyn Store>, StoreError> = match args.database_url.as_deref() {
-        None => SqliteStore::open(&args.data_dir.join(SQLITE_FILE), sealer).await.map(|s| Arc::new(s) as _),
+/// Opens the database `database_url` names (SQLite under `data_dir` if none).
+pub(crate) async fn open_database(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    max_connections: u32,
+    sealer: SecretSealer,
+) -> Result<Arc<dyn Store>, StartupError> {
+    let opened: Result<Arc<dyn Store>, StoreError> = match database_url {
+        None => SqliteStore::open(&data_dir.join(SQLITE_FILE), sealer).await.map(|s| Arc::new(s) as _),
         Some(url) if url.starts_with("sqlite:") => {
             SqliteStore::open_url(url, sealer).await.map(|s| Arc::new(s) as _)
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let options = PostgresOptions {
-                max_connections: args.database_max_connections,
-                ..PostgresOptions::default()
-            };
+            let options = PostgresOptions { max_connections, ..PostgresOptions::default() };
             PostgresStore::connect(url, &options, sealer).await.map(|s| Arc::new(s) as _)
         }
         Some(url) => {
@@ -139,30 +159,6 @@ async fn open_database(args: &ServeArgs, sealer: SecretSealer) -> Result<Arc<dyn
         }
     };
     opened.map_err(StartupError::Database)
-}
-
-/// The flag (or `HOOKD_MASTER_KEY`) wins; else DATA_DIR/master-key; else a new key is
-/// generated there (0600) and its place printed. Whether it is the right key is checked
-/// when the database opens.
-fn resolve_master_key(args: &ServeArgs) -> Result<MasterKey, StartupError> {
-    if let Some(key) = &args.master_key {
-        return Ok(key.clone());
-    }
-    let path = args.data_dir.join(MASTER_KEY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_hex(&text)
-            .map_err(|error| StartupError::MasterKeyFile { path, reason: error.to_string() }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = MasterKey::generate();
-            write_private_file(&path, &key.to_hex())?;
-            println!(
-                "hookd: generated the master key that seals endpoint secrets, saved to {}; back it up with the database: without it no endpoint secret can be read",
-                path.display()
-            );
-            Ok(key)
-        }
-        Err(error) => Err(StartupError::MasterKeyFile { path, reason: error.to_string() }),
-    }
 }
 
 /// Pruning a delivery that still has retries ahead would silently drop it.
@@ -236,7 +232,7 @@ async fn bootstrap_default_account(data_dir: &Path, store: &dyn Store) -> Result
 }
 
 /// Writes a credential readable by the owner only, durably.
-fn write_private_file(path: &Path, contents: &str) -> Result<(), StartupError> {
+pub(crate) fn write_private_file(path: &Path, contents: &str) -> Result<(), StartupError> {
     let write = || -> std::io::Result<()> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);

@@ -8,6 +8,7 @@ mod demo_renderer;
 mod http_server;
 mod janitor;
 pub mod listen;
+pub mod master_key;
 pub mod telemetry;
 
 pub use app::App;

@@ -23,6 +23,21 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await.context("serving")?;
         }
         Command::Listen(args) => hookd::listen::run(args).await.context("hookd listen")?,
+        Command::RotateMasterKey(args) => {
+            let rotated = hookd::master_key::rotate(&args).await.context("hookd rotate-master-key")?;
+            match rotated.secrets {
+                Some(count) => println!("hookd: re-sealed {count} endpoint secrets under the new master key"),
+                None => println!("hookd: finished a rotation whose re-seal had already committed"),
+            }
+            match rotated.saved_to {
+                Some(path) => println!(
+                    "hookd: the new key is saved to {}; the previous one is kept beside it as {} for restoring older backups",
+                    path.display(),
+                    hookd::master_key::PREVIOUS_KEY_FILE
+                ),
+                None => println!("hookd: start every hookd on this database with the new key"),
+            }
+        }
     }
     Ok(())
 }

@@ -1,11 +1,14 @@
-//! The real `hookd` binary: startup, credentials, logs, signals and bad flags.
+//! The real `hookd` binary: startup, credentials, logs, signals, bad flags and master
+//! key rotation.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 
+use hookd_signature::verify_heygen;
 use serde_json::json;
 
 use crate::support::process::{RunningBinary, STARTUP_LIMIT, capture, command};
+use crate::support::receiver::TestReceiver;
 use crate::support::{Reply, send};
 
 async fn customer(
@@ -304,4 +307,116 @@ async fn the_demo_renderer_refuses_to_start_without_the_admin_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("--demo-renderer calls the operator API and needs the admin token"), "{stderr}");
+}
+
+/// A stopped hookd on `dir` with one endpoint pointing at `receiver`; its secret.
+async fn stopped_with_an_endpoint(dir: &std::path::Path, receiver: &TestReceiver) -> String {
+    let running = RunningBinary::start(dir, LOCAL, &[]).await;
+    let key = std::fs::read_to_string(dir.join("default-api-key")).expect("key file").trim().to_owned();
+    let create = customer(
+        &reqwest::Client::new(),
+        &running.base_url,
+        &key,
+        reqwest::Method::POST,
+        "/v3/webhooks/endpoints",
+    )
+    .await;
+    let created = send(create.json(&json!({"url": receiver.url("/rotated")}))).await;
+    let secret = created.assert_ok()["secret"].as_str().expect("secret").to_owned();
+    running.stop().await;
+    secret
+}
+
+const LOCAL: &[&str] = &["--allow-http", "--allow-destination", "127.0.0.0/8"];
+
+fn read_file(dir: &std::path::Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default().trim().to_owned()
+}
+
+async fn rotate_master_key(dir: &std::path::Path) -> (bool, String, String) {
+    let args = ["rotate-master-key", "--data-dir", dir.to_str().expect("utf-8")];
+    let output = command(&args, &[]).output().await.expect("run hookd");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
+/// Publishes one event through the operator API and checks that `receiver` gets it
+/// signed with `secret`.
+async fn delivered_signed_with(
+    running: &RunningBinary,
+    dir: &std::path::Path,
+    receiver: &mut TestReceiver,
+    secret: &str,
+) {
+    let body = json!({"account_id": read_file(dir, "default-account-id"), "event_type": "avatar_video.success",
+                      "event_data": {"video_id": "v1"}});
+    let publish = reqwest::Client::new()
+        .post(format!("{}/admin/v1/events", running.base_url))
+        .bearer_auth(read_file(dir, "admin-token"))
+        .json(&body);
+    assert_eq!(send(publish).await.status.as_u16(), 202);
+    let received = receiver.next().await;
+    assert!(verify_heygen(secret, &received.body, received.header("heygen-signature")).is_ok());
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_keeps_every_secret_and_retires_the_old_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut receiver = TestReceiver::start().await;
+    let secret = stopped_with_an_endpoint(dir.path(), &receiver).await;
+    let old_key = read_file(dir.path(), "master-key");
+
+    let (ok, stdout, stderr) = rotate_master_key(dir.path()).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("re-sealed 1 endpoint secrets"), "{stdout}");
+    let new_key = read_file(dir.path(), "master-key");
+    assert_eq!(new_key.len(), 64);
+    assert_ne!(new_key, old_key);
+    assert_eq!(read_file(dir.path(), "master-key.previous"), old_key, "kept for older backups");
+    assert!(!dir.path().join("master-key.new").exists());
+    let mode = std::fs::metadata(dir.path().join("master-key")).expect("key file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    for key in [&old_key, &new_key] {
+        assert!(!stdout.contains(key.as_str()) && !stderr.contains(key.as_str()), "no key is printed");
+    }
+
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let old = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--master-key", &old_key];
+    let output = command(&old, &[]).output().await.expect("run hookd");
+    assert!(!output.status.success(), "the old key no longer opens the database");
+
+    let running = RunningBinary::start(dir.path(), LOCAL, &[]).await;
+    delivered_signed_with(&running, dir.path(), &mut receiver, &secret).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_stops_startup_and_finishes_when_run_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut receiver = TestReceiver::start().await;
+    let secret = stopped_with_an_endpoint(dir.path(), &receiver).await;
+    let (ok, _, stderr) = rotate_master_key(dir.path()).await;
+    assert!(ok, "{stderr}");
+    // The state a crash after the re-seal commit and before the key files moved
+    // leaves: the database is on the new key, master-key still holds the old one.
+    let path = |name: &str| dir.path().join(name);
+    std::fs::rename(path("master-key"), path("master-key.new")).expect("move");
+    std::fs::rename(path("master-key.previous"), path("master-key")).expect("move");
+    let new_key = read_file(dir.path(), "master-key.new");
+
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let output = command(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir], &[])
+        .output()
+        .await
+        .expect("run hookd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("rotate-master-key"), "{stderr}");
+
+    let (ok, stdout, stderr) = rotate_master_key(dir.path()).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("finished a rotation"), "{stdout}");
+    assert_eq!(read_file(dir.path(), "master-key"), new_key);
+    let running = RunningBinary::start(dir.path(), LOCAL, &[]).await;
+    delivered_signed_with(&running, dir.path(), &mut receiver, &secret).await;
+    running.stop().await;
 }
