@@ -3,8 +3,8 @@
 //!
 //! The document states every rule a request is checked against that a schema can
 //! express (ids, lengths, enums, unknown fields), so that a client generated from it,
-//! or a fuzzer such as schemathesis, sends what hookd accepts. Two parts depend on how
-//! the server was started and are filled in by [`describe_catalog`]: the event types.
+//! or a fuzzer such as schemathesis, sends what hookd accepts. What depends on how the
+//! server was started (event types, `http`) is filled in by [`served_document`].
 
 use hookd_core::EventCatalog;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
