@@ -36,22 +36,33 @@ pub enum Command {
     RotateMasterKey(RotateMasterKeyArgs),
 }
 
+/// Where the data lives and the key that seals its secrets: the same flags for every
+/// command that opens the database.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database, the admin token and the default API key.
+    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: sqlite://PATH, or postgres://... (default: SQLite file DATA_DIR/hookd.db).
+    /// Several instances may share one PostgreSQL database; a SQLite file belongs to one.
+    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// The key endpoint secrets are sealed with at rest: 64 hex characters (32 bytes).
+    /// If absent, DATA_DIR/master-key is used, generated (mode 0600) on first start.
+    /// Every instance sharing a database needs the same key; back it up with the data.
+    #[arg(long, env = "HOOKD_MASTER_KEY", hide_env_values = true, value_name = "HEX",
+          value_parser = parse_master_key)]
+    pub master_key: Option<MasterKey>,
+}
+
 /// Flags of `hookd rotate-master-key`: the database and key as `serve` takes them,
 /// and the key to move to.
 #[derive(Debug, Clone, Args)]
 pub struct RotateMasterKeyArgs {
-    /// The data directory (with the SQLite database and the key file, by default).
-    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-
-    /// The database, as for `serve`: sqlite://PATH or postgres://...
-    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-
-    /// The key in use, if it is not kept in DATA_DIR/master-key.
-    #[arg(long, env = "HOOKD_MASTER_KEY", hide_env_values = true, value_name = "HEX",
-          value_parser = parse_master_key)]
-    pub master_key: Option<MasterKey>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     /// The key to move to (64 hex characters). Needed with --master-key; otherwise, if
     /// absent, a new key is generated into DATA_DIR/master-key.
@@ -67,14 +78,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
-    /// Directory for the SQLite database, the admin token and the default API key.
-    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-
-    /// Database URL: sqlite://PATH, or postgres://... (default: SQLite file DATA_DIR/hookd.db).
-    /// Several instances may share one PostgreSQL database; a SQLite file belongs to one.
-    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     /// PostgreSQL connections this instance may open (every instance's count adds up
     /// against the server's max_connections).
@@ -98,13 +103,6 @@ pub struct ServeArgs {
     /// DATA_DIR/admin-token (mode 0600) and printed once.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-
-    /// The key endpoint secrets are sealed with at rest: 64 hex characters (32 bytes).
-    /// If absent, DATA_DIR/master-key is used, generated (mode 0600) on first start.
-    /// Every instance sharing a database needs the same key; back it up with the data.
-    #[arg(long, env = "HOOKD_MASTER_KEY", hide_env_values = true, value_name = "HEX",
-          value_parser = parse_master_key)]
-    pub master_key: Option<MasterKey>,
 
     /// Accept http:// URLs for endpoints and callbacks (development only).
     #[arg(long, env = "HOOKD_ALLOW_HTTP")]
@@ -252,7 +250,7 @@ mod tests {
     fn defaults_match_the_contract() {
         let args = serve(&[]).expect("defaults parse");
         assert_eq!(args.listen, "127.0.0.1:8080");
-        assert_eq!(args.data_dir, PathBuf::from("./data"));
+        assert_eq!(args.storage.data_dir, PathBuf::from("./data"));
         assert_eq!(args.retry_schedule.max_attempts(), 11);
         assert_eq!(args.attempt_timeout, Duration::from_secs(10));
         assert!(!args.allow_http);

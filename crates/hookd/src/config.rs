@@ -86,16 +86,20 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
         return Err(StartupError::AdminTokenTooShort);
     }
     check_retention(args)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .and_then(|()| std::fs::read_dir(&args.data_dir).map(drop))
-        .map_err(|source| StartupError::DataDir { path: args.data_dir.clone(), source })?;
-    let sealer = SecretSealer::new(&master_key::resolve(args.master_key.as_ref(), &args.data_dir)?);
-    let url = args.database_url.as_deref();
-    let store = match open_database(&args.data_dir, url, args.database_max_connections, sealer).await {
+    std::fs::create_dir_all(&args.storage.data_dir)
+        .and_then(|()| std::fs::read_dir(&args.storage.data_dir).map(drop))
+        .map_err(|source| StartupError::DataDir { path: args.storage.data_dir.clone(), source })?;
+    let sealer =
+        SecretSealer::new(&master_key::resolve(args.storage.master_key.as_ref(), &args.storage.data_dir)?);
+    let url = args.storage.database_url.as_deref();
+    let store = match open_database(&args.storage.data_dir, url, args.database_max_connections, sealer).await
+    {
         Err(StartupError::Database(StoreError::WrongMasterKey))
-            if master_key::rotation_pending(&args.data_dir) =>
+            if master_key::rotation_pending(&args.storage.data_dir) =>
         {
-            return Err(StartupError::RotationInterrupted(args.data_dir.join(master_key::NEXT_KEY_FILE)));
+            return Err(StartupError::RotationInterrupted(
+                args.storage.data_dir.join(master_key::NEXT_KEY_FILE),
+            ));
         }
         opened => opened?,
     };
@@ -108,7 +112,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
         }));
     }
     let admin_token_hash = resolve_admin_token(args, store.as_ref()).await?;
-    bootstrap_default_account(&args.data_dir, store.as_ref()).await?;
+    bootstrap_default_account(&args.storage.data_dir, store.as_ref()).await?;
     let destinations = DestinationPolicy::new(args.allow_destinations.clone());
     let url_rules = UrlRules { allow_http: args.allow_http, destinations: destinations.clone() };
     let dispatcher = DispatcherConfig {
@@ -123,7 +127,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     let admin_token = if args.demo_renderer {
         let token = match &args.admin_token {
             Some(token) => Some(token.clone()),
-            None => std::fs::read_to_string(args.data_dir.join(ADMIN_TOKEN_FILE))
+            None => std::fs::read_to_string(args.storage.data_dir.join(ADMIN_TOKEN_FILE))
                 .ok()
                 .map(|t| t.trim().to_owned()),
         };
@@ -183,7 +187,7 @@ async fn resolve_admin_token(args: &ServeArgs, store: &dyn Store) -> Result<Toke
         return Ok(hash);
     }
     let token = generate_admin_token();
-    let path = args.data_dir.join(ADMIN_TOKEN_FILE);
+    let path = args.storage.data_dir.join(ADMIN_TOKEN_FILE);
     write_private_file(&path, &token)?;
     let hash = TokenHash::of(&token);
     if !store.save_admin_token_hash(&hash).await.map_err(StartupError::Database)? {

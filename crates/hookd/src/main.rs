@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
             hookd::telemetry::init(args.log_format);
             let app = App::build(&args).await.context("hookd could not start")?;
             let address = app.local_addr().context("reading the bound address")?;
-            tracing::info!(%address, data_dir = %args.data_dir.display(), "hookd listening");
+            tracing::info!(%address, data_dir = %args.storage.data_dir.display(), "hookd listening");
             println!("hookd: listening on http://{address}");
             let shutdown = app.shutdown_token();
             tokio::spawn(async move {

@@ -61,7 +61,7 @@ pub struct Rotated {
 }
 
 pub async fn rotate(args: &RotateMasterKeyArgs) -> Result<Rotated, StartupError> {
-    match &args.master_key {
+    match &args.storage.master_key {
         Some(current) => {
             let next = args.new_master_key.clone().ok_or(StartupError::NewMasterKeyNeeded)?;
             let secrets = reseal(args, current, &next).await?;
@@ -72,8 +72,8 @@ pub async fn rotate(args: &RotateMasterKeyArgs) -> Result<Rotated, StartupError>
 }
 
 async fn rotate_key_file(args: &RotateMasterKeyArgs) -> Result<Rotated, StartupError> {
-    let current_path = args.data_dir.join(MASTER_KEY_FILE);
-    let next_path = args.data_dir.join(NEXT_KEY_FILE);
+    let current_path = args.storage.data_dir.join(MASTER_KEY_FILE);
+    let next_path = args.storage.data_dir.join(NEXT_KEY_FILE);
     let current = read_key(&current_path)?.ok_or_else(|| StartupError::MasterKeyFile {
         path: current_path.clone(),
         reason: "there is no key file to rotate".into(),
@@ -94,18 +94,22 @@ async fn rotate_key_file(args: &RotateMasterKeyArgs) -> Result<Rotated, StartupE
         Ok(secrets) => Some(secrets),
         // The re-seal committed before an interruption: only the files are left to move.
         Err(StartupError::Database(StoreError::WrongMasterKey)) => {
-            let store =
-                open_database(&args.data_dir, args.database_url.as_deref(), 2, SecretSealer::new(&next))
-                    .await?;
+            let store = open_database(
+                &args.storage.data_dir,
+                args.storage.database_url.as_deref(),
+                2,
+                SecretSealer::new(&next),
+            )
+            .await?;
             store.close().await;
             None
         }
         Err(error) => return Err(error),
     };
-    let previous_path = args.data_dir.join(PREVIOUS_KEY_FILE);
+    let previous_path = args.storage.data_dir.join(PREVIOUS_KEY_FILE);
     let moved = std::fs::rename(&current_path, &previous_path)
         .and_then(|()| std::fs::rename(&next_path, &current_path))
-        .and_then(|()| std::fs::File::open(&args.data_dir)?.sync_all());
+        .and_then(|()| std::fs::File::open(&args.storage.data_dir)?.sync_all());
     moved.map_err(|source| StartupError::WriteFile { path: current_path.clone(), source })?;
     Ok(Rotated { secrets, saved_to: Some(current_path) })
 }
@@ -115,8 +119,13 @@ async fn reseal(
     current: &MasterKey,
     next: &MasterKey,
 ) -> Result<u64, StartupError> {
-    let store =
-        open_database(&args.data_dir, args.database_url.as_deref(), 2, SecretSealer::new(current)).await?;
+    let store = open_database(
+        &args.storage.data_dir,
+        args.storage.database_url.as_deref(),
+        2,
+        SecretSealer::new(current),
+    )
+    .await?;
     let resealed = store.reseal_secrets(&SecretSealer::new(next)).await;
     store.close().await;
     resealed.map_err(StartupError::Database)
