@@ -121,7 +121,49 @@ pub fn served_document(
     schemas[WebhookUrl::name().as_ref()] = serde_json::to_value(url_schema(allow_http))?;
     schemas["CreateVideoRequest"] = crate::v3::videos::create_video_schema();
     schemas["StatusReport"] = crate::admin::videos::status_report_schema();
+    document_idempotency_keys(&mut value);
     Ok(value)
+}
+
+/// Every POST, PATCH and DELETE takes an optional `Idempotency-Key` (contract §1);
+/// one middleware implements it for all of them, so the document says it once here,
+/// with the two answers it adds: 400 for a malformed key, 409 while the first request
+/// with the key still runs.
+fn document_idempotency_keys(document: &mut serde_json::Value) {
+    let error = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } },
+        })
+    };
+    let malformed = error("Invalid request parameters (a malformed Idempotency-Key among them)");
+    let in_progress = error("A request with this Idempotency-Key is still running (request_in_progress)");
+    let parameter = serde_json::json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Replays the first successful response to a repeat with the same key, \
+            method and path for 24 hours; a repeat while the first still runs gets 409.",
+        "schema": { "type": "string", "pattern": "^[A-Za-z0-9_:.-]{1,255}$" },
+    });
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    for operations in paths.values_mut().filter_map(serde_json::Value::as_object_mut) {
+        for (method, operation) in operations.iter_mut() {
+            if !matches!(method.as_str(), "post" | "patch" | "delete") {
+                continue;
+            }
+            let parameters = operation.as_object_mut().map(|operation| {
+                operation.entry("parameters").or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            });
+            if let Some(serde_json::Value::Array(parameters)) = parameters {
+                parameters.push(parameter.clone());
+            }
+            if let Some(responses) = operation["responses"].as_object_mut() {
+                responses.entry("400").or_insert_with(|| malformed.clone());
+                responses.entry("409").or_insert_with(|| in_progress.clone());
+            }
+        }
+    }
 }
 
 fn event_type_schema(names: Option<Vec<&str>>) -> Schema {
@@ -132,15 +174,17 @@ fn event_type_schema(names: Option<Vec<&str>>) -> Schema {
 }
 
 fn url_schema(allow_http: bool) -> Schema {
-    // Host labels start with a letter: a host of digits is an IPv4 spelling
-    // (`https://2130706433/`), which the destination policy judges, not the schema.
+    // DNS labels (as `EndpointUrl` checks them) that start with a letter: a host of
+    // digits is an IPv4 spelling (`https://2130706433/`), which the destination policy
+    // judges, not the schema. So the schema is narrower than the server here.
     let (scheme, description) = if allow_http {
         ("https?", "An absolute https or http URL (this server accepts http), at most 2048 bytes.")
     } else {
         ("https", "An absolute https URL, at most 2048 bytes.")
     };
+    let label = "[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     let pattern = format!(
-        "^{scheme}://[A-Za-z][A-Za-z0-9-]*(\\.[A-Za-z][A-Za-z0-9-]*)*(:[1-9][0-9]{{0,3}})?(/([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{{2}})*)?$"
+        "^{scheme}://{label}(\\.{label})*(:[1-9][0-9]{{0,3}})?(/([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{{2}})*)?$"
     );
     Schema::Object(
         ObjectBuilder::new()

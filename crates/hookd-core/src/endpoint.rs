@@ -40,6 +40,8 @@ pub enum UrlError {
     HasFragment,
     #[error("must have a host")]
     NoHost,
+    #[error("must name its host by an IP address or a DNS name (letters, digits, '-' and '.')")]
+    InvalidHostName,
     #[error("must be a publicly accessible URL: {0}")]
     Refused(RefusedDestination),
     #[error("must be a publicly accessible URL: localhost is refused")]
@@ -80,6 +82,11 @@ impl EndpointUrl {
             Some(Host::Ipv4(v4)) => rules.destinations.check(IpAddr::V4(v4)).map_err(UrlError::Refused)?,
             Some(Host::Ipv6(v6)) => rules.destinations.check(IpAddr::V6(v6)).map_err(UrlError::Refused)?,
             Some(Host::Domain(name)) => {
+                // The URL parser lets through names no DNS lookup can succeed for
+                // (`*`, `_`, empty labels); refuse them now rather than fail every attempt.
+                if !is_dns_name(name) {
+                    return Err(UrlError::InvalidHostName);
+                }
                 if is_localhost(name) && !rules.destinations.allows_loopback() {
                     return Err(UrlError::Localhost);
                 }
@@ -102,6 +109,19 @@ impl fmt::Debug for EndpointUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EndpointUrl({})", self.0)
     }
+}
+
+/// Letters, digits and hyphens in non-empty labels of at most 63 bytes, with an
+/// optional root dot (the parser has already turned an IDN into its ASCII form).
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// `localhost`, `LOCALHOST.`, `api.localhost`: names that always mean loopback (RFC 6761).
@@ -230,6 +250,7 @@ mod tests {
     #[test]
     fn refuses_each_malformed_url_with_its_reason() {
         let long = format!("https://example.com/{}", "a".repeat(2048));
+        let long_label = format!("https://{}.example.com/", "a".repeat(64));
         let cases = [
             (long.as_str(), UrlError::TooLong),
             ("https://example.com/a b", UrlError::ForbiddenCharacter),
@@ -244,6 +265,11 @@ mod tests {
             ("https://localhost/", UrlError::Localhost),
             ("https://LocalHost./", UrlError::Localhost),
             ("https://api.localhost/", UrlError::Localhost),
+            ("https://pucjm3p.test*", UrlError::InvalidHostName),
+            ("https://under_score.example.com/", UrlError::InvalidHostName),
+            ("https://-leading.example.com/", UrlError::InvalidHostName),
+            ("https://a..b/", UrlError::InvalidHostName),
+            (&long_label, UrlError::InvalidHostName),
         ];
         for (raw, expected) in cases {
             assert_eq!(EndpointUrl::parse(raw, &strict()), Err(expected), "{raw}");

@@ -44,6 +44,11 @@ async fn openapi_document_describes_every_route_with_its_errors() {
     for (path, method, operation_id) in expected {
         let operation = &doc["paths"][path][method];
         assert_eq!(operation["operationId"], operation_id, "{method} {path}");
+        let takes_a_key = operation["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"));
+        let write = matches!(method, "post" | "patch" | "delete");
+        assert_eq!(takes_a_key, write, "{method} {path}: Idempotency-Key documented on writes only");
         let responses = &operation["responses"];
         assert!(
             responses["200"].is_object() || responses["202"].is_object(),
