@@ -5,9 +5,9 @@
 //! database (its key check), when the store opens.
 //!
 //! A rotation with the key file is crash-safe: the new key is written to
-//! DATA_DIR/master-key.new before the database re-seals (one transaction), and moved
-//! into place after; the old key is kept as master-key.previous for restoring older
-//! backups. If it stops in between, running the command again finishes it.
+//! DATA_DIR/master-key.new before the database re-seals (one transaction), and renamed
+//! over master-key after; the old key is kept as master-key.previous for restoring
+//! older backups. If it stops in between, running the command again finishes it.
 
 use std::path::{Path, PathBuf};
 
@@ -106,11 +106,12 @@ async fn rotate_key_file(args: &RotateMasterKeyArgs) -> Result<Rotated, StartupE
         }
         Err(error) => return Err(error),
     };
-    let previous_path = args.storage.data_dir.join(PREVIOUS_KEY_FILE);
-    let moved = std::fs::rename(&current_path, &previous_path)
-        .and_then(|()| std::fs::rename(&next_path, &current_path))
-        .and_then(|()| std::fs::File::open(&args.storage.data_dir)?.sync_all());
-    moved.map_err(|source| StartupError::WriteFile { path: current_path.clone(), source })?;
+    // Copy, then replace in one rename: master-key exists at every instant, so a
+    // crash here leaves nothing a rerun cannot finish.
+    write_private_file(&args.storage.data_dir.join(PREVIOUS_KEY_FILE), &current.to_hex())?;
+    std::fs::rename(&next_path, &current_path)
+        .and_then(|()| std::fs::File::open(&args.storage.data_dir)?.sync_all())
+        .map_err(|source| StartupError::WriteFile { path: current_path.clone(), source })?;
     Ok(Rotated { secrets, saved_to: Some(current_path) })
 }
 
