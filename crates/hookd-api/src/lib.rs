@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::http::{Request, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use hookd_core::{CursorKey, EventCatalog, TokenHash, UrlRules};
@@ -98,10 +98,13 @@ impl ApiState {
 
 /// The whole HTTP application, routes and middleware.
 pub fn router(state: ApiState) -> Router {
-    let openapi = Arc::new(openapi_document(&state));
-    let (routes, _) = api_routes(&state).split_for_parts();
-    let routes =
-        routes.route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))));
+    let (routes, document) = api_routes(&state).split_for_parts();
+    // Serialised once; each request gets a cheap clone of the bytes.
+    let document = served_openapi(&document, &state);
+    let routes = routes.route(
+        "/openapi.json",
+        get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], document.clone()))),
+    );
     with_middleware(routes, state)
 }
 
@@ -129,11 +132,13 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
 
 /// The OpenAPI document, as served at `/openapi.json`: it describes this server as
 /// started (its catalog, whether it accepts http URLs).
-pub fn openapi_document(state: &ApiState) -> serde_json::Value {
-    let document = api_routes(state).split_for_parts().1;
-    // Serialising utoipa's own model cannot fail; a unit test serves the document.
-    openapi::served_document(&document, &state.catalog, state.url_rules.allow_http)
-        .expect("the OpenAPI document serialises")
+fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> bytes::Bytes {
+    let served = openapi::served_document(document, &state.catalog, state.url_rules.allow_http)
+        .and_then(|value| serde_json::to_vec(&value));
+    // Serialising utoipa's model and JSON values cannot fail; the unit tests and the
+    // OpenAPI integration test serialise and read this document.
+    #[allow(clippy::expect_used)]
+    bytes::Bytes::from(served.expect("the OpenAPI document serialises"))
 }
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {

@@ -10,9 +10,10 @@
 //! older backups. If it stops in between, running the command again finishes it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hookd_core::{MasterKey, SecretSealer};
-use hookd_store::StoreError;
+use hookd_store::{Store, StoreError};
 
 use crate::cli::RotateMasterKeyArgs;
 use crate::config::{StartupError, open_database, write_private_file};
@@ -94,14 +95,7 @@ async fn rotate_key_file(args: &RotateMasterKeyArgs) -> Result<Rotated, StartupE
         Ok(secrets) => Some(secrets),
         // The re-seal committed before an interruption: only the files are left to move.
         Err(StartupError::Database(StoreError::WrongMasterKey)) => {
-            let store = open_database(
-                &args.storage.data_dir,
-                args.storage.database_url.as_deref(),
-                2,
-                SecretSealer::new(&next),
-            )
-            .await?;
-            store.close().await;
+            open(args, &next).await?.close().await;
             None
         }
         Err(error) => return Err(error),
@@ -120,16 +114,17 @@ async fn reseal(
     current: &MasterKey,
     next: &MasterKey,
 ) -> Result<u64, StartupError> {
-    let store = open_database(
-        &args.storage.data_dir,
-        args.storage.database_url.as_deref(),
-        2,
-        SecretSealer::new(current),
-    )
-    .await?;
+    let store = open(args, current).await?;
     let resealed = store.reseal_secrets(&SecretSealer::new(next)).await;
     store.close().await;
     resealed.map_err(StartupError::Database)
+}
+
+/// Opens the database with `key`; a wrong key is `Database(WrongMasterKey)`. Two
+/// connections: the command runs one transaction.
+async fn open(args: &RotateMasterKeyArgs, key: &MasterKey) -> Result<Arc<dyn Store>, StartupError> {
+    let url = args.storage.database_url.as_deref();
+    open_database(&args.storage.data_dir, url, 2, SecretSealer::new(key)).await
 }
 
 fn read_key(path: &Path) -> Result<Option<MasterKey>, StartupError> {
