@@ -1,4 +1,5 @@
-//! Server-wide settings (cursor key, admin token hash) and the first-start bootstrap.
+//! Server-wide settings (cursor key, admin token hash, master key check), the
+//! first-start bootstrap, and re-sealing secrets for a master key rotation.
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, SecretSealer, TokenHash};
