@@ -53,6 +53,10 @@ impl SettingsStore for PostgresStore {
         Ok(())
     }
 
+    fn availability(&self) -> &crate::Availability {
+        &self.availability
+    }
+
     async fn close(&self) {
         PostgresStore::close(self).await;
     }
@@ -96,12 +100,15 @@ impl SettingsStore for PostgresStore {
     }
 
     async fn cursor_key(&self) -> StoreResult<CursorKey> {
-        // Insert-if-absent then read: every instance ends up with the same key.
+        // One statement that always returns the stored row, ours or the first
+        // instance's. (An insert-if-absent CTE beside a SELECT is not enough: when
+        // another instance inserts concurrently, the insert waits for it and does
+        // nothing, and the SELECT's snapshot predates that row, so it finds none.)
+        // `DO UPDATE` to the same value locks the committed row and returns it.
         let stored: Vec<u8> = sqlx::query_scalar(
-            "WITH inserted AS (
-                 INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value
-             )
-             SELECT value FROM inserted UNION ALL SELECT value FROM settings WHERE name = $1 LIMIT 1",
+            "INSERT INTO settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = settings.value
+             RETURNING value",
         )
         .bind(CURSOR_KEY)
         .bind(&CursorKey::generate().as_bytes()[..])

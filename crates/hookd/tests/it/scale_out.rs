@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::cluster::{Instance, TestDatabase, await_all};
+use crate::support::cluster::{Instance, MASTER_KEY, TestDatabase, await_all};
 use crate::support::receiver::{Answer, TestReceiver};
 use crate::support::{ADMIN_TOKEN, send};
 
@@ -235,4 +235,52 @@ async fn a_database_restart_mid_load_answers_503_and_loses_nothing_acknowledged(
     await_all(&mut receiver, &acknowledged, &mut arrivals, DRAIN_LIMIT).await;
     instance.binary.stop().await;
     database.finish().await;
+}
+
+/// A rollout starts instances together on a new database: every "create if absent" at
+/// startup (migrations, the cursor key, the admin token, the `default` account) must
+/// hold under that race. Twenty rounds of four, each on a fresh database.
+#[tokio::test]
+async fn instances_started_together_on_a_new_database_all_start() {
+    for round in 0..20 {
+        let Some(database) = TestDatabase::shared().await else { return };
+        let mut starting = tokio::task::JoinSet::new();
+        for instance in 0..4 {
+            let data_dir = tempfile::tempdir().expect("temp dir");
+            let url = database.url().to_owned();
+            starting.spawn(async move {
+                // No --admin-token: each instance races to generate and save one.
+                let argv = [
+                    "hookd",
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--data-dir",
+                    data_dir.path().to_str().expect("utf-8 path"),
+                    "--database-url",
+                    &url,
+                    "--master-key",
+                    MASTER_KEY,
+                ];
+                let args = match <hookd::Cli as clap::Parser>::try_parse_from(argv).expect("flags").command {
+                    hookd::Command::Serve(args) => args,
+                    _ => unreachable!("serve"),
+                };
+                let started = hookd::App::build(&args).await.map(drop).map_err(|e| e.to_string());
+                (instance, started, data_dir)
+            });
+        }
+        let mut tokens = HashSet::new();
+        while let Some(joined) = starting.join_next().await {
+            let (instance, started, data_dir) = joined.expect("instance task");
+            if let Err(error) = started {
+                panic!("round {round}: instance {instance} did not start: {error}");
+            }
+            if let Ok(token) = std::fs::read_to_string(data_dir.path().join("admin-token")) {
+                tokens.insert(token);
+            }
+        }
+        assert_eq!(tokens.len(), 1, "round {round}: exactly one instance generated the admin token");
+        database.finish().await;
+    }
 }
