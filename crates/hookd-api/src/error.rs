@@ -5,16 +5,17 @@
 //! response extensions to [`log_internal_errors`], which logs it inside the request span.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hookd_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::ApiState;
 
 /// Everything a request can fail with, as the client will see it.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +59,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
-            unavailable @ StoreError::Unavailable(_) => Self::Unavailable(unavailable),
+            unavailable if unavailable.is_unavailable() => Self::Unavailable(unavailable),
             other => Self::internal(other),
         }
     }
@@ -84,7 +85,12 @@ pub struct ErrorBody {
 
 /// An internal error's cause chain, for the logging middleware only.
 #[derive(Debug, Clone)]
-struct InternalErrorReport(String);
+enum InternalErrorReport {
+    /// A fault (500): logged with each request.
+    Fault(String),
+    /// The database is unavailable (503): logged once per outage.
+    Unavailable(String),
+}
 
 pub(crate) fn error_response(
     status: StatusCode,
@@ -157,28 +163,34 @@ impl IntoResponse for ApiError {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
-        if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
-            response.extensions_mut().insert(InternalErrorReport(cause_chain(&self)));
+        match &self {
+            Self::Internal(_) => {
+                response.extensions_mut().insert(InternalErrorReport::Fault(cause_chain(&self)));
+            }
+            Self::Unavailable(_) => {
+                response.extensions_mut().insert(InternalErrorReport::Unavailable(cause_chain(&self)));
+            }
+            _ => {}
         }
         response
     }
 }
 
 fn cause_chain(error: &dyn StdError) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(chain, ": {cause}");
-        source = cause.source();
-    }
-    chain
+    hookd_store::error_chain(error)
 }
 
-/// Logs the cause chain of internal errors, inside the request's span.
-pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+/// Logs the cause chain of internal errors, inside the request's span. An unavailable
+/// database is the outage's business, not each request's: it is logged once when the
+/// outage begins (and the request line says 503).
+pub async fn log_internal_errors(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if let Some(InternalErrorReport(chain)) = response.extensions().get::<InternalErrorReport>() {
-        tracing::error!(error = %chain, "request failed");
+    match response.extensions().get::<InternalErrorReport>() {
+        Some(InternalErrorReport::Fault(chain)) => tracing::error!(error = %chain, "request failed"),
+        Some(InternalErrorReport::Unavailable(chain)) => {
+            state.store.availability().unavailable(&std::io::Error::other(chain.clone()));
+        }
+        None => {}
     }
     response
 }

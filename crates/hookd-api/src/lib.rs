@@ -62,6 +62,8 @@ pub struct ApiConfig {
     pub metrics: PrometheusHandle,
     /// Requests per second each account may make on the customer API; `None`: no limit.
     pub rate_limit: Option<std::num::NonZeroU32>,
+    /// How long a publish waits for the database before it is answered 503.
+    pub database_timeout: std::time::Duration,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -76,6 +78,7 @@ pub struct ApiState {
     metrics: PrometheusHandle,
     publishing: publish_queue::PublishQueue,
     rate_limit: Option<rate_limit::AccountRateLimit>,
+    database_timeout: std::time::Duration,
 }
 
 impl ApiState {
@@ -92,6 +95,7 @@ impl ApiState {
             delivery: config.delivery,
             metrics: config.metrics,
             rate_limit: config.rate_limit.map(rate_limit::AccountRateLimit::per_second),
+            database_timeout: config.database_timeout,
         })
     }
 }
@@ -119,12 +123,15 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(
+            // No failure hook: the response line carries the status, and
+            // `log_internal_errors` logs what a 5xx means, once.
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(from_fn(error::log_internal_errors))
+        .layer(from_fn_with_state(state.clone(), error::log_internal_errors))
         .layer(from_fn(request_limits::limit_request_head))
         .layer(from_fn(error::envelope_for_method_not_allowed));
     routes.fallback(error::route_not_found).layer(middleware).with_state(state)

@@ -1,5 +1,7 @@
 //! Operational routes: liveness, readiness and Prometheus metrics.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -7,6 +9,9 @@ use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::error::{ApiError, ErrorEnvelope};
+
+/// The longest `/readyz` waits for the database.
+const READY_TIMEOUT: Duration = Duration::from_millis(750);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -25,8 +30,12 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "The database does not answer", body = ErrorEnvelope),
     ))]
 pub async fn readyz(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
-    // Whatever the cause, a database that does not answer means "not ready".
-    state.store.ping().await.map_err(ApiError::Unavailable)?;
+    // Whatever the cause, a database that does not answer means "not ready"; and the
+    // answer comes well within a probe's usual 1 s timeout, so the probe sees 503
+    // rather than timing out.
+    let pinged = hookd_store::within(READY_TIMEOUT.min(state.database_timeout), state.store.ping()).await;
+    state.store.availability().observe(&pinged);
+    pinged.map_err(ApiError::Unavailable)?;
     Ok(Json(Health { status: "ready" }))
 }
 
@@ -34,7 +43,7 @@ pub async fn readyz(State(state): State<ApiState>) -> Result<Json<Health>, ApiEr
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
     // Queue depth is read at scrape time, so it is right on whichever instance is asked.
-    match state.store.queue_depth(crate::now_millis()).await {
+    match hookd_store::within(state.database_timeout, state.store.queue_depth(crate::now_millis())).await {
         Ok(depth) => {
             metrics::gauge!("hookd_deliveries_due").set(depth.due as f64);
             metrics::gauge!("hookd_deliveries_in_flight").set(depth.in_flight as f64);

@@ -4,7 +4,9 @@
 //! transaction holding its events committed, with its own delivery counts.
 //!
 //! If a combined transaction fails, each request in it is retried alone, so one
-//! request's failure is never another's.
+//! request's failure is never another's. A request whose caller stopped waiting (it
+//! answered 503 at its database timeout) before its transaction began is dropped, so
+//! what the producer was told failed is not stored behind its back.
 
 use std::sync::Arc;
 
@@ -35,7 +37,8 @@ impl PublishQueue {
     /// Stores the events (all or none) and returns each one's delivery count.
     pub(crate) async fn publish(&self, events: Vec<Event>) -> Result<Vec<usize>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let closed = || StoreError::Corrupt("the publishing task stopped".into());
+        // The task stops only with the server: "not now", not a fault in the data.
+        let closed = || StoreError::Closed;
         self.sender.send((events, reply)).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
@@ -72,7 +75,10 @@ async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<(Vec<Event>, Re
                 Err(_) => break,
             }
         }
-        commit(store.as_ref(), requests).await;
+        requests.retain(|(_, reply)| !reply.is_closed());
+        if !requests.is_empty() {
+            commit(store.as_ref(), requests).await;
+        }
     }
 }
 

@@ -9,6 +9,12 @@
 //! others. New deliveries are claimed at once: publishing wakes the loop through
 //! [`Dispatcher::waker`] (and, on a shared database, through the store's feed);
 //! otherwise it looks again at the next due time, at least once a second.
+//!
+//! A failed attempt holds up nothing but its own delivery, which waits for its retry
+//! time: the destination's other deliveries go on. Only a destination that fails again
+//! and again is set aside, by its circuit breaker ([`crate::breaker`]): its claims are
+//! handed back to the database, due when the cooldown ends, and then one probe at a
+//! time decides whether it is back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::breaker::{Breakers, Failure, Gate};
 use crate::client::{AttemptReport, DeliveryClient};
 use crate::queue::RunQueue;
 use crate::{payload, writer};
@@ -45,8 +52,8 @@ const LEASE_SAFETY: Duration = Duration::from_secs(2);
 const CLAIM_AHEAD: usize = 16;
 /// How many deliveries one destination may have claimed (waiting or in flight), per
 /// unit of its in-flight cap (512 at the default 8). With the defaults it takes 8
-/// destinations that are slow but succeeding to fill the queue; failing ones are
-/// purged from it at their first failure, so they hold no room.
+/// destinations that are slow but succeeding to fill the queue; one whose breaker
+/// opens has its waiting deliveries handed back, so it holds no room.
 const CLAIM_AHEAD_PER_DESTINATION: u32 = 64;
 
 /// How the dispatcher runs.
@@ -109,6 +116,7 @@ impl Dispatcher {
         ));
         let feed = tokio::spawn(forward_signals(self.store.clone(), self.wake.clone(), shutdown.clone()));
         let mut queue: RunQueue<Claimed> = RunQueue::new(self.config.max_in_flight_per_endpoint);
+        let mut breakers = Breakers::default();
         let mut attempts: JoinSet<(String, bool)> = JoinSet::new();
         let mut claim: Option<Claim> = None;
         let mut claim_at = Instant::now();
@@ -128,31 +136,39 @@ impl Dispatcher {
                 Some(finished) = attempts.join_next(), if !attempts.is_empty() => {
                     if let Ok((target, succeeded)) = finished {
                         queue.finish(&target);
-                        if !succeeded {
-                            let purged = queue.purge(&target);
-                            if purged > 0 {
-                                // Left leased, not released: released, they would be
-                                // claimed again at once and sent to the failing endpoint.
-                                // They are claimed again when the leases lapse.
-                                metrics::counter!("hookd_claims_deferred_total").increment(purged as u64);
-                            }
-                        }
+                        self.judge_destination(&target, succeeded, &mut breakers, &mut queue);
                     }
                 }
                 (claimed, lease_until, asked) = async { claim.as_mut().expect("guarded").await }, if claim.is_some() => {
                     claim = None;
+                    self.store.availability().observe(&claimed);
                     claim_at = match claimed {
                         Ok(claimed) => {
                             let got = claimed.len();
+                            let now = Instant::now();
+                            let mut set_aside: Vec<(Instant, Claimed)> = Vec::new();
                             for delivery in claimed {
                                 let target = target_of(&delivery);
-                                queue.push(target, Claimed { delivery, lease_until });
+                                let claimed = Claimed { delivery, lease_until };
+                                match breakers.gate(&target, now) {
+                                    Gate::Closed => queue.push(target, claimed),
+                                    Gate::HalfOpen => {
+                                        queue.set_cap(&target, Some(1));
+                                        queue.push(target, claimed);
+                                    }
+                                    Gate::Open { until } => set_aside.push((until, claimed)),
+                                }
                             }
+                            self.hand_back(set_aside);
                             // A full claim means more may be due right now.
                             if got == asked { Instant::now() } else { Instant::now() + self.idle().await }
                         }
                         Err(error) => {
-                            tracing::warn!(error = %error, "could not claim due deliveries");
+                            // An outage is logged once, by `availability`; anything else
+                            // each time.
+                            if !error.is_unavailable() {
+                                tracing::warn!(error = %error, "could not claim due deliveries");
+                            }
                             Instant::now() + MAX_IDLE_SLEEP
                         }
                     };
@@ -182,6 +198,62 @@ impl Dispatcher {
         drop(outcome_sender);
         let _ = writer.await;
         let _ = feed.await;
+    }
+
+    /// Feeds an attempt's result to its destination's breaker; when the breaker opens,
+    /// the destination's waiting deliveries go back to the database, due when the
+    /// cooldown ends, so they hold no room and nothing is sent to it meanwhile.
+    fn judge_destination(
+        &self,
+        target: &str,
+        succeeded: bool,
+        breakers: &mut Breakers,
+        queue: &mut RunQueue<Claimed>,
+    ) {
+        let now = Instant::now();
+        if succeeded {
+            breakers.succeeded(target);
+            queue.set_cap(target, None);
+            return;
+        }
+        if let Failure::Tripped { until } = breakers.failed(target, now) {
+            tracing::info!(
+                destination = %target,
+                cooldown_ms = until.duration_since(now).as_millis() as u64,
+                "destination keeps failing; pausing it, then probing one attempt at a time"
+            );
+            metrics::counter!("hookd_breaker_trips_total").increment(1);
+            queue.set_cap(target, Some(1));
+            let waiting = queue.purge(target).into_iter().map(|claimed| (until, claimed)).collect();
+            self.hand_back(waiting);
+        }
+        metrics::gauge!("hookd_destinations_paused").set(breakers.open_count(now) as f64);
+    }
+
+    /// Releases claims whose destination's breaker is open, each due when its cooldown
+    /// ends. In a task of its own: the loop does not wait for the database. If it
+    /// fails, the leases lapse and the deliveries are due then, which is later but
+    /// loses nothing.
+    fn hand_back(&self, set_aside: Vec<(Instant, Claimed)>) {
+        if set_aside.is_empty() {
+            return;
+        }
+        metrics::counter!("hookd_claims_deferred_total").increment(set_aside.len() as u64);
+        let (now, now_ms) = (Instant::now(), now_millis());
+        let mut by_due: std::collections::BTreeMap<UnixMillis, Vec<_>> = std::collections::BTreeMap::new();
+        for (until, claimed) in set_aside {
+            let wait = i64::try_from(until.saturating_duration_since(now).as_millis()).unwrap_or(i64::MAX);
+            let due_at = now_ms.saturating_add(wait);
+            by_due.entry(due_at).or_default().push((claimed.delivery.delivery_id, claimed.lease_until));
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            for (due_at, claims) in by_due {
+                if let Err(error) = store.release_claims(&claims, due_at).await {
+                    tracing::warn!(error = %error, "could not hand back claims; they are due when their leases lapse");
+                }
+            }
+        });
     }
 
     /// Starts what the run queue releases, within the global cap.

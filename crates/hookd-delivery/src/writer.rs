@@ -25,13 +25,18 @@ pub(crate) async fn run(
     while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
         loop {
             let disable_before = hookd_store::now_millis().saturating_sub(disable_after_ms);
-            match store.record_outcomes(&batch, disable_before).await {
+            let recorded = store.record_outcomes(&batch, disable_before).await;
+            store.availability().observe(&recorded);
+            match recorded {
                 Ok(()) => break,
                 Err(error) => {
                     // Keep the batch and try again: until it is written the leases
                     // protect these deliveries, and once they lapse the worst case is
-                    // a repeated attempt, never a lost one.
-                    tracing::warn!(error = %error, batch = batch.len(), "could not record attempt outcomes; retrying");
+                    // a repeated attempt, never a lost one. An outage is logged once,
+                    // by `availability`.
+                    if !error.is_unavailable() {
+                        tracing::warn!(error = %error, batch = batch.len(), "could not record attempt outcomes; retrying");
+                    }
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }

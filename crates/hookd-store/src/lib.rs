@@ -10,6 +10,7 @@
 //! PostgreSQL: `synchronous_commit` as the server is configured, `on` by default)
 //! before the method returns.
 
+mod availability;
 mod model;
 mod postgres;
 mod rows;
@@ -22,6 +23,7 @@ use hookd_core::{
     TokenHash, VideoId, VideoStatus,
 };
 
+pub use availability::{Availability, within};
 pub use model::*;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use scratch::{ScratchDatabase, TEST_DATABASE_URL_VAR, test_server_url};
@@ -37,6 +39,12 @@ pub enum StoreError {
     /// retrying later may succeed.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database did not answer within the caller's bound ([`within`]).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The store, or the queue in front of it, is closed: the server is stopping.
+    #[error("the store is closed")]
+    Closed,
     /// A write referred to something that does not exist (e.g. an unknown account).
     #[error("referenced record does not exist")]
     MissingReference,
@@ -94,6 +102,12 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (now): retrying later may succeed,
+    /// and the caller answers 503.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::TimedOut(_) | Self::Closed)
+    }
+
     /// A secret the current key cannot open although the key check passed: the row
     /// was damaged. A master key rotation stops rather than carry it over.
     pub(crate) fn unopenable_secret(endpoint_id: &str) -> Self {
@@ -103,11 +117,26 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An error and its causes on one line, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    use std::fmt::Write;
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(chain, ": {cause}");
+        source = cause.source();
+    }
+    chain
+}
+
 /// Server-wide settings and first-start bootstrap.
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Whether the database answered the last caller who could tell; callers report
+    /// what they saw to it, so an outage is logged once.
+    fn availability(&self) -> &Availability;
     /// Whether other hookd processes may be using this database at the same time.
     fn shared(&self) -> bool;
     /// Closes the connections, waiting for running statements.
@@ -214,11 +243,16 @@ pub trait DeliveryStore: Send + Sync {
     /// at its start, when no lease can belong to a live worker (see
     /// [`SettingsStore::shared`]).
     async fn release_all_leases(&self, now: UnixMillis) -> StoreResult<u64>;
-    /// Gives back claims that were never attempted (at a graceful stop): each
-    /// `(delivery, lease_until)` whose lease is still the one given becomes due at
-    /// `now`, for any instance to take. A lease that lapsed and was claimed again
-    /// meanwhile is left alone. Returns how many were released.
-    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], now: UnixMillis) -> StoreResult<u64>;
+    /// Gives back claims that were never attempted (at a graceful stop, or when their
+    /// destination's circuit breaker opened): each `(delivery, lease_until)` whose
+    /// lease is still the one given becomes due at `due_at`, for any instance to take.
+    /// A lease that lapsed and was claimed again meanwhile is left alone. Returns how
+    /// many were released.
+    async fn release_claims(
+        &self,
+        claims: &[(DeliveryId, UnixMillis)],
+        due_at: UnixMillis,
+    ) -> StoreResult<u64>;
     /// Signals that new deliveries were committed, by any process sharing the
     /// database; `None` where only this process writes (it wakes itself).
     async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>>;

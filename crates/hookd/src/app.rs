@@ -60,6 +60,7 @@ impl App {
             delivery: hookd_api::DeliveryHooks { wake: dispatcher.waker(), client: dispatcher.client() },
             metrics: metrics_handle(),
             rate_limit: std::num::NonZeroU32::new(args.rate_limit),
+            database_timeout: args.database_timeout,
         };
         let state = hookd_api::ApiState::load(prepared.store.clone(), api_config)
             .await

@@ -87,6 +87,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(2..=1_000))]
     pub database_max_connections: u32,
 
+    /// How long a request waits for the database before it is answered 503 (with
+    /// Retry-After): a PostgreSQL connection, or a publish's commit. /readyz answers
+    /// within a second whatever this is.
+    #[arg(long, env = "HOOKD_DATABASE_TIMEOUT", value_name = "DURATION", default_value = "2s",
+          value_parser = parse_database_timeout)]
+    pub database_timeout: Duration,
+
     /// What this instance does: `all` serves the API and delivers; `api` only serves
     /// the API; `worker` only delivers (serving /healthz, /readyz and /metrics).
     /// `api` and `worker` need a shared database (PostgreSQL).
@@ -216,6 +223,15 @@ fn parse_attempt_timeout(raw: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{raw:?} is not a duration like 10s or 1m"))?;
     if timeout.is_zero() || timeout > Duration::from_secs(300) {
         return Err("the attempt timeout must be between 1ms and 5m".into());
+    }
+    Ok(timeout)
+}
+
+fn parse_database_timeout(raw: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(raw.trim())
+        .map_err(|_| format!("{raw:?} is not a duration like 2s or 500ms"))?;
+    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
+        return Err("the database timeout must be between 100ms and 60s".into());
     }
     Ok(timeout)
 }

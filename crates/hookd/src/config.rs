@@ -92,8 +92,9 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     let sealer =
         SecretSealer::new(&master_key::resolve(args.storage.master_key.as_ref(), &args.storage.data_dir)?);
     let url = args.storage.database_url.as_deref();
-    let store = match open_database(&args.storage.data_dir, url, args.database_max_connections, sealer).await
-    {
+    let postgres =
+        PostgresOptions { max_connections: args.database_max_connections, acquire_timeout: args.database_timeout };
+    let store = match open_database(&args.storage.data_dir, url, &postgres, sealer).await {
         Err(StartupError::Database(StoreError::WrongMasterKey))
             if master_key::rotation_pending(&args.storage.data_dir) =>
         {
@@ -145,7 +146,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
 pub(crate) async fn open_database(
     data_dir: &Path,
     database_url: Option<&str>,
-    max_connections: u32,
+    postgres: &PostgresOptions,
     sealer: SecretSealer,
 ) -> Result<Arc<dyn Store>, StartupError> {
     let opened: Result<Arc<dyn Store>, StoreError> = match database_url {
@@ -154,8 +155,7 @@ pub(crate) async fn open_database(
             SqliteStore::open_url(url, sealer).await.map(|s| Arc::new(s) as _)
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let options = PostgresOptions { max_connections, ..PostgresOptions::default() };
-            PostgresStore::connect(url, &options, sealer).await.map(|s| Arc::new(s) as _)
+            PostgresStore::connect(url, postgres, sealer).await.map(|s| Arc::new(s) as _)
         }
         Some(url) => {
             let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);

@@ -124,7 +124,8 @@ async fn reseal(
 /// connections: the command runs one transaction.
 async fn open(args: &RotateMasterKeyArgs, key: &MasterKey) -> Result<Arc<dyn Store>, StartupError> {
     let url = args.storage.database_url.as_deref();
-    open_database(&args.storage.data_dir, url, 2, SecretSealer::new(key)).await
+    let postgres = hookd_store::PostgresOptions { max_connections: 2, ..Default::default() };
+    open_database(&args.storage.data_dir, url, &postgres, SecretSealer::new(key)).await
 }
 
 fn read_key(path: &Path) -> Result<Option<MasterKey>, StartupError> {

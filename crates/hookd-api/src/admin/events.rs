@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hookd_core::{AccountId, EndpointUrl, EventId};
-use hookd_store::Event;
+use hookd_store::{Event, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -137,14 +137,20 @@ async fn publish(
             to_event(state, request, now, &param)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    ensure_accounts_exist(state, &events, prefix).await?;
     let ids: Vec<String> = events.iter().map(|event| event.event_id.to_string()).collect();
-    let counts = state.publishing.publish(events).await.map_err(|error| match error {
-        hookd_store::StoreError::MissingReference => {
-            ApiError::invalid_parameter("account_id", "Unknown account.")
-        }
-        other => other.into(),
-    })?;
+    // However the database misbehaves, the producer hears within the bound: a 503 it
+    // can retry on (a repeat at worst), not a hang past its own timeout.
+    let limit = state.database_timeout;
+    let stored = tokio::time::timeout(limit, async {
+        ensure_accounts_exist(state, &events, prefix).await?;
+        state.publishing.publish(events).await.map_err(|error| match error {
+            StoreError::MissingReference => ApiError::invalid_parameter("account_id", "Unknown account."),
+            other => other.into(),
+        })
+    })
+    .await;
+    let counts = stored.unwrap_or(Err(ApiError::Unavailable(StoreError::TimedOut(limit))))?;
+    state.store.availability().answered();
     state.delivery.wake.notify_one();
     metrics::counter!("hookd_events_published_total").increment(ids.len() as u64);
     Ok(ids.into_iter().zip(counts).map(|(event_id, deliveries)| Published { event_id, deliveries }).collect())

@@ -133,13 +133,13 @@ impl DeliveryStore for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], now: UnixMillis) -> StoreResult<u64> {
+    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], due_at: UnixMillis) -> StoreResult<u64> {
         let result = sqlx::query(
             "UPDATE deliveries d SET lease_until = NULL, next_attempt_at = $1
              FROM UNNEST($2::text[], $3::bigint[]) AS c (delivery_id, lease_until)
              WHERE d.delivery_id = c.delivery_id AND d.lease_until = c.lease_until AND d.state = 'pending'",
         )
-        .bind(now)
+        .bind(due_at)
         .bind(id_array(claims.iter().map(|(id, _)| id)))
         .bind(claims.iter().map(|(_, lease_until)| *lease_until).collect::<Vec<_>>())
         .execute(&self.pool)

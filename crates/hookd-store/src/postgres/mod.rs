@@ -52,7 +52,7 @@ pub struct PostgresOptions {
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5) }
+        Self { max_connections: 10, acquire_timeout: Duration::from_secs(2) }
     }
 }
 
@@ -62,6 +62,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Seals endpoint secrets before they are written and opens them when read.
     sealer: SecretSealer,
+    availability: std::sync::Arc<crate::Availability>,
 }
 
 impl PostgresStore {
@@ -79,7 +80,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         MIGRATIONS.run(&pool).await?;
-        let store = Self { pool, sealer };
+        let store = Self { pool, sealer, availability: Default::default() };
         store.prepare_sealing().await?;
         Ok(store)
     }

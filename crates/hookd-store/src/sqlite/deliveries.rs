@@ -216,7 +216,7 @@ impl DeliveryStore for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], now: UnixMillis) -> StoreResult<u64> {
+    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], due_at: UnixMillis) -> StoreResult<u64> {
         let rows: Vec<serde_json::Value> =
             claims.iter().map(|(id, lease_until)| serde_json::json!([id.as_str(), lease_until])).collect();
         let result = sqlx::query(
@@ -225,7 +225,7 @@ impl DeliveryStore for SqliteStore {
              WHERE deliveries.delivery_id = c.delivery_id AND deliveries.lease_until = c.lease_until
                AND deliveries.state = 'pending'",
         )
-        .bind(now)
+        .bind(due_at)
         .bind(serde_json::Value::Array(rows).to_string())
         .execute(&self.writer)
         .await?;

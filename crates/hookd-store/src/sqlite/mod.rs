@@ -39,6 +39,7 @@ pub struct SqliteStore {
     /// Set while the writer runs with `synchronous = NORMAL` (see [`Self::lower_sync`]);
     /// the pool puts FULL back before anyone else gets the connection.
     sync_lowered: Arc<AtomicBool>,
+    availability: Arc<crate::Availability>,
 }
 
 impl SqliteStore {
@@ -86,7 +87,7 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(options.read_only(true))
             .await?;
-        let store = Self { writer, reader, sealer, sync_lowered };
+        let store = Self { writer, reader, sealer, sync_lowered, availability: Arc::default() };
         store.prepare_sealing().await?;
         Ok(store)
     }

@@ -52,6 +52,10 @@ impl SettingsStore for SqliteStore {
         Ok(())
     }
 
+    fn availability(&self) -> &crate::Availability {
+        &self.availability
+    }
+
     async fn close(&self) {
         SqliteStore::close(self).await;
     }

@@ -699,3 +699,22 @@ pub async fn released_claims_are_due_at_once_unless_claimed_again(store: &dyn St
     let ids: Vec<_> = again.iter().map(|c| c.delivery_id.clone()).collect();
     assert_eq!(ids, vec![given_back.delivery_id.clone()], "due at once, long before its lease would lapse");
 }
+
+pub async fn claims_released_until_later_are_due_only_then(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    endpoint_with(store, &account, EventFilter::All, None).await;
+    store.publish_events(&[event_of(&account, "batch.finished", None)]).await.expect("publish");
+    let claimed = claim(store, NOW, 10, 8).await;
+    assert_eq!(claimed.len(), 1);
+    let cooldown_ends = NOW + 1_000;
+    let released = store
+        .release_claims(&[(claimed[0].delivery_id.clone(), NOW + LEASE)], cooldown_ends)
+        .await
+        .expect("release");
+    assert_eq!(released, 1);
+    assert!(claim(store, NOW + 999, 10, 8).await.is_empty(), "not due before the cooldown ends");
+    assert_eq!(store.next_due_at().await.expect("next due"), Some(cooldown_ends));
+    let again = claim(store, cooldown_ends, 10, 8).await;
+    assert_eq!(again.len(), 1, "due when the cooldown ends, long before its lease would lapse");
+    assert_eq!(again[0].attempts_made, 0, "handing a claim back is not an attempt");
+}

@@ -91,6 +91,7 @@ conformance!(
     retention_keeps_deliveries_in_flight_and_their_events,
     concurrent_first_claims_of_a_key_start_exactly_one,
     released_claims_are_due_at_once_unless_claimed_again,
+    claims_released_until_later_are_due_only_then,
 );
 
 #[tokio::test]
