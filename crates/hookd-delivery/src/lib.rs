@@ -7,10 +7,13 @@
 //! - [`dispatcher`]: claims due deliveries with leases ahead of the attempts, runs them
 //!   from an in-memory run queue (`queue`) within a global and a per-destination cap,
 //!   and hands outcomes to `writer`, which records them in batches (group commit).
+//!   `breaker` keeps a destination that fails again and again from holding the queue
+//!   or being hammered, without slowing one that fails now and then.
 //!
 //! Invariant: a delivery is recorded as delivered only after a 2xx was seen; its
 //! retry time lives in the database, never only in memory.
 
+mod breaker;
 pub mod client;
 pub mod dispatcher;
 pub mod payload;

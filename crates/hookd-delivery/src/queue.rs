@@ -13,6 +13,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 #[derive(Debug)]
 pub(crate) struct RunQueue<T> {
     cap: u32,
+    /// Destinations held to a lower cap than `cap` (a half-open breaker's one probe).
+    capped: HashMap<String, u32>,
     waiting: HashMap<String, VecDeque<T>>,
     in_flight: HashMap<String, u32>,
     /// Destinations with something waiting and room under the cap, in turn order.
@@ -27,6 +29,7 @@ impl<T> RunQueue<T> {
     pub(crate) fn new(cap: u32) -> Self {
         Self {
             cap: cap.max(1),
+            capped: HashMap::new(),
             waiting: HashMap::new(),
             in_flight: HashMap::new(),
             ready: VecDeque::new(),
@@ -80,15 +83,29 @@ impl<T> RunQueue<T> {
         self.mark_ready_if_runnable(target);
     }
 
-    /// Removes the waiting items of one destination (it is failing: holding them would
-    /// only keep queue room from others); in-flight counts stay.
-    pub(crate) fn purge(&mut self, target: &str) -> usize {
-        let removed = self.waiting.remove(target).map_or(0, |items| items.len());
-        self.waiting_total -= removed;
+    /// Removes and returns the waiting items of one destination (it is failing:
+    /// holding them would only keep queue room from others); in-flight counts stay.
+    pub(crate) fn purge(&mut self, target: &str) -> Vec<T> {
+        let removed: Vec<T> = self.waiting.remove(target).map(Vec::from).unwrap_or_default();
+        self.waiting_total -= removed.len();
         if self.in_ready.remove(target) {
             self.ready.retain(|t| t != target);
         }
         removed
+    }
+
+    /// Holds one destination to `cap` in flight (below the queue's own cap), or with
+    /// `None` gives it the queue's cap again.
+    pub(crate) fn set_cap(&mut self, target: &str, cap: Option<u32>) {
+        match cap {
+            Some(cap) if cap < self.cap => {
+                self.capped.insert(target.to_owned(), cap);
+            }
+            _ => {
+                self.capped.remove(target);
+            }
+        }
+        self.mark_ready_if_runnable(target);
     }
 
     /// Removes every waiting item (at shutdown); in-flight counts stay.
@@ -101,7 +118,8 @@ impl<T> RunQueue<T> {
 
     fn mark_ready_if_runnable(&mut self, target: &str) {
         let has_waiting = self.waiting.get(target).is_some_and(|q| !q.is_empty());
-        let has_room = self.in_flight.get(target).copied().unwrap_or(0) < self.cap;
+        let cap = self.capped.get(target).copied().unwrap_or(self.cap);
+        let has_room = self.in_flight.get(target).copied().unwrap_or(0) < cap;
         if has_waiting && has_room && !self.in_ready.contains(target) {
             self.in_ready.insert(target.to_owned());
             self.ready.push_back(target.to_owned());
@@ -165,11 +183,25 @@ mod tests {
         queue.push("failing".into(), 3);
         queue.push("healthy".into(), 4);
         assert_eq!(queue.start_next(), Some(("failing".into(), 1)));
-        assert_eq!(queue.purge("failing"), 2);
+        assert_eq!(queue.purge("failing"), vec![2, 3]);
         assert_eq!(started(&mut queue), vec![("healthy".into(), 4)]);
         queue.finish("failing");
         assert!(queue.start_next().is_none());
         assert_eq!((queue.waiting(), queue.in_flight()), (0, 1));
+    }
+
+    #[test]
+    fn a_destination_held_to_one_starts_one_at_a_time_until_released() {
+        let mut queue = RunQueue::new(8);
+        queue.set_cap("probed", Some(1));
+        for n in 0..3 {
+            queue.push("probed".into(), n);
+        }
+        assert_eq!(started(&mut queue), vec![("probed".into(), 0)]);
+        queue.finish("probed");
+        assert_eq!(started(&mut queue), vec![("probed".into(), 1)]);
+        queue.set_cap("probed", None);
+        assert_eq!(started(&mut queue), vec![("probed".into(), 2)], "the full cap again");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod durability;
 mod endpoints;
 mod errors;
 mod events;
+mod flaky_receivers;
 mod idempotency;
 mod isolation;
 mod limits;

@@ -49,6 +49,9 @@ pub enum Answer {
 struct Script {
     queued: VecDeque<Answer>,
     otherwise: Option<Answer>,
+    /// Every n-th request (counting all) gets this answer.
+    every: Option<(usize, Answer)>,
+    seen: usize,
 }
 
 /// An HTTP receiver on 127.0.0.1:0.
@@ -72,9 +75,15 @@ impl TestReceiver {
                 let _ = sender.send(Received { path: uri.path().to_owned(), headers, body, at });
                 let answer = {
                     let mut script = script.lock().expect("script lock");
+                    script.seen += 1;
+                    let nth = match &script.every {
+                        Some((n, answer)) if script.seen % n == 0 => Some(answer.clone()),
+                        _ => None,
+                    };
                     script
                         .queued
                         .pop_front()
+                        .or(nth)
                         .or_else(|| script.otherwise.clone())
                         .unwrap_or(Answer::Status(200))
                 };
@@ -95,6 +104,11 @@ impl TestReceiver {
     /// Every request not otherwise scripted gets this answer.
     pub fn always(&self, answer: Answer) {
         self.script.lock().expect("script lock").otherwise = Some(answer);
+    }
+
+    /// Every `n`-th request gets `answer` (unless a scripted answer is queued).
+    pub fn every(&self, n: usize, answer: Answer) {
+        self.script.lock().expect("script lock").every = Some((n.max(1), answer));
     }
 
     pub fn url(&self, path: &str) -> String {
