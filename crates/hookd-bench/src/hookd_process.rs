@@ -28,6 +28,7 @@ impl HookdProcess {
         data_dir: &Path,
         admin_token: &str,
         database_url: Option<&str>,
+        extra: &[String],
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this executable")?;
         let mut command = Command::new(exe);
@@ -42,6 +43,7 @@ impl HookdProcess {
         if let Some(url) = database_url {
             command.args(["--database-url", url]);
         }
+        command.args(extra);
         let mut child = command.spawn().context("starting hookd")?;
         let pid = child.id().context("hookd exited at once")?;
         let stdout = child.stdout.take().context("hookd's stdout")?;

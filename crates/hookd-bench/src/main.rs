@@ -8,6 +8,7 @@
 //!   cargo run --release -p hookd-bench -- --scenario b     # 1,000/s for 60 s, latency
 //!   cargo run --release -p hookd-bench -- --scenario c     # fan-out to 10 endpoints
 //!   cargo run --release -p hookd-bench -- --scenario d     # 1,000,000 queued, then drained
+//!   cargo run --release -p hookd-bench -- --scenario g     # 20,000 to a receiver failing 30 %
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0      # flat out
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0 \
@@ -33,10 +34,16 @@ const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 struct Args {
     /// A preset (docs/benchmarks.md): a = 100,000 events flat out to 1 endpoint;
     /// b = 1,000 events/s for 60 s; c = 20,000 events fanned out to 10 endpoints;
-    /// d = 1,000,000 deliveries queued while hookd is stopped, then drained. It sets
-    /// --events, --rate, --endpoints (and --backlog); add --postgres for scenario e.
-    #[arg(long, value_parser = ["a", "b", "c", "d"])]
+    /// d = 1,000,000 deliveries queued while hookd is stopped, then drained; g = 20,000
+    /// events flat out to a receiver failing 30 % of requests at random. It sets
+    /// --events, --rate, --endpoints (and --backlog, --fail-percent); add --postgres
+    /// for scenario e.
+    #[arg(long, value_parser = ["a", "b", "c", "d", "g"])]
     scenario: Option<String>,
+    /// The share of requests, in percent, the receiver answers 500 at random. hookd
+    /// then retries on a 1 s schedule, so retries come within the run.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    fail_percent: u8,
     /// Events to publish.
     #[arg(long, default_value_t = 1000)]
     events: usize,
@@ -82,17 +89,24 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         Some("d") => {
             (args.events, args.rate, args.endpoints, args.batch, args.backlog) = (1_000_000, 0, 1, 1000, true)
         }
+        Some("g") => (args.events, args.rate, args.endpoints, args.fail_percent) = (20_000, 0, 1, 30),
         _ => {}
     }
     let arrivals = Arc::new(Mutex::new(Arrivals::default()));
-    let receiver_url = receiver::start(arrivals.clone()).await?;
+    let receiver_url = receiver::start(arrivals.clone(), args.fail_percent).await?;
+    let hookd_flags: Vec<String> = if args.fail_percent > 0 {
+        vec!["--retry-schedule".into(), vec!["1s"; 12].join(",")]
+    } else {
+        Vec::new()
+    };
     let data_dir = tempfile::tempdir()?;
     let scratch = match &args.postgres {
         Some(server) => Some(hookd_store::ScratchDatabase::create(server).await?),
         None => None,
     };
     let database_url = scratch.as_ref().map(|db| db.url().to_owned());
-    let mut hookd = HookdProcess::start(data_dir.path(), ADMIN_TOKEN, database_url.as_deref()).await?;
+    let mut hookd =
+        HookdProcess::start(data_dir.path(), ADMIN_TOKEN, database_url.as_deref(), &hookd_flags).await?;
     let base = hookd.base_url.clone();
     let http = reqwest::Client::new();
     let key = std::fs::read_to_string(data_dir.path().join("default-api-key"))?.trim().to_owned();
@@ -117,7 +131,8 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         let acknowledged = backlog::queue(&args, data_dir.path(), database_url.as_deref(), &account).await?;
         let queued_in = started.elapsed();
         started = Instant::now();
-        hookd = HookdProcess::start(data_dir.path(), ADMIN_TOKEN, database_url.as_deref()).await?;
+        hookd =
+            HookdProcess::start(data_dir.path(), ADMIN_TOKEN, database_url.as_deref(), &hookd_flags).await?;
         cpu_before = 0.0; // a new process: all its CPU is the drain's (and its start's)
         drain = Some(Drain { queued_in, peak_rss: hookd.memory_mib("VmRSS:") });
         acknowledged
@@ -259,6 +274,13 @@ fn report(
             format!("flat out, batches of {}", args.batch)
         }
     );
+    if args.fail_percent > 0 {
+        let attempts: u32 = arrivals.attempts.values().sum();
+        println!(
+            "receiver failing {} % at random: {attempts} attempts, {} answered 500",
+            args.fail_percent, arrivals.failed_on_purpose
+        );
+    }
     if args.backlog {
         // Queued before hookd started: acceptance and publish-to-receive latency say
         // nothing here; the backlog line below reports the drain.
@@ -276,7 +298,7 @@ fn report(
         delivered_in.as_secs_f64()
     );
     println!(
-        "latency publish→receive: p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        "latency publish→first attempt: p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         pick(0.5) as f64 / 1000.0,
         pick(0.9) as f64 / 1000.0,
         pick(0.99) as f64 / 1000.0,

@@ -1,19 +1,28 @@
-//! The receiver: answers 200 at once and records each delivery's arrival, keyed by
-//! event id and endpoint path, with its publish-to-receive latency (each event carries
-//! its publish time in `event_data.sent_at_us`; both clocks are this machine's).
+//! The receiver: answers 200 at once (or, with a failure share, 500 to that share of
+//! requests at random) and records each attempt's arrival, keyed by event id and
+//! endpoint path, with the first attempt's publish-to-receive latency (each event
+//! carries its publish time in `event_data.sent_at_us`; both clocks are this
+//! machine's).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 #[derive(Default)]
 pub struct Arrivals {
+    /// Attempts answered 2xx, per (event, endpoint path): more than one is a duplicate.
     pub per_delivery: HashMap<(String, String), u32>,
+    /// Attempts of any outcome, per (event, endpoint path).
+    pub attempts: HashMap<(String, String), u32>,
+    /// Publish to first attempt, one per delivery.
     pub latencies_us: Vec<i64>,
+    /// Attempts answered 500 on purpose.
+    pub failed_on_purpose: u64,
+    /// When the last 2xx was answered.
     pub last: Option<Instant>,
 }
 
@@ -24,8 +33,9 @@ pub fn now_us() -> i64 {
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Serves on a loopback port; returns its base URL.
-pub async fn start(arrivals: SharedArrivals) -> anyhow::Result<String> {
+/// Serves on a loopback port; answers 500 to `fail_percent` % of requests at random.
+/// Returns its base URL.
+pub async fn start(arrivals: SharedArrivals, fail_percent: u8) -> anyhow::Result<String> {
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
         let arrivals = arrivals.clone();
         async move {
@@ -35,14 +45,23 @@ pub async fn start(arrivals: SharedArrivals) -> anyhow::Result<String> {
             let sent_at = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v["event_data"]["sent_at_us"].as_i64());
+            let roll = u16::from_le_bytes(hookd_core::random::random_bytes::<2>()) % 100;
+            let fail = roll < u16::from(fail_percent);
             if let Ok(mut arrivals) = arrivals.lock() {
-                *arrivals.per_delivery.entry((event_id, uri.path().to_owned())).or_default() += 1;
-                if let Some(sent_at) = sent_at {
+                let key = (event_id, uri.path().to_owned());
+                let attempts = arrivals.attempts.entry(key.clone()).or_default();
+                *attempts += 1;
+                if let (1, Some(sent_at)) = (*attempts, sent_at) {
                     arrivals.latencies_us.push(arrived - sent_at);
                 }
-                arrivals.last = Some(Instant::now());
+                if fail {
+                    arrivals.failed_on_purpose += 1;
+                } else {
+                    *arrivals.per_delivery.entry(key).or_default() += 1;
+                    arrivals.last = Some(Instant::now());
+                }
             }
-            "ok"
+            if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

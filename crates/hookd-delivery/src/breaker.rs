@@ -169,7 +169,9 @@ mod tests {
             let Gate::Open { until } = breakers.gate("down", now) else { panic!("open") };
             now = until;
             assert_eq!(breakers.gate("down", now), Gate::HalfOpen);
-            let Failure::Tripped { until } = breakers.failed("down", now) else { panic!("a failed probe trips") };
+            let Failure::Tripped { until } = breakers.failed("down", now) else {
+                panic!("a failed probe trips")
+            };
             cooldowns.push((until - now).as_secs());
         }
         assert_eq!(cooldowns, vec![2, 4, 8, 16, 30, 30, 30, 30]);

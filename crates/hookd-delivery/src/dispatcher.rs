@@ -426,7 +426,12 @@ async fn forward_signals(store: Arc<dyn Store>, wake: Arc<Notify>, shutdown: Can
             () = shutdown.cancelled() => return,
             signal = feed.next() => {
                 if let Err(error) = signal {
-                    tracing::warn!(error = %error, "lost the new-deliveries feed; reconnecting");
+                    if error.is_unavailable() {
+                        // Part of an outage, which is logged once.
+                        store.availability().unavailable(&error);
+                    } else {
+                        tracing::warn!(error = %error, "lost the new-deliveries feed; reconnecting");
+                    }
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(MAX_IDLE_SLEEP) => {}

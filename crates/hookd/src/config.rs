@@ -92,8 +92,10 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     let sealer =
         SecretSealer::new(&master_key::resolve(args.storage.master_key.as_ref(), &args.storage.data_dir)?);
     let url = args.storage.database_url.as_deref();
-    let postgres =
-        PostgresOptions { max_connections: args.database_max_connections, acquire_timeout: args.database_timeout };
+    let postgres = PostgresOptions {
+        max_connections: args.database_max_connections,
+        acquire_timeout: args.database_timeout,
+    };
     let store = match open_database(&args.storage.data_dir, url, &postgres, sealer).await {
         Err(StartupError::Database(StoreError::WrongMasterKey))
             if master_key::rotation_pending(&args.storage.data_dir) =>

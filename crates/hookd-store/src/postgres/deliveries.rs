@@ -133,7 +133,11 @@ impl DeliveryStore for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], due_at: UnixMillis) -> StoreResult<u64> {
+    async fn release_claims(
+        &self,
+        claims: &[(DeliveryId, UnixMillis)],
+        due_at: UnixMillis,
+    ) -> StoreResult<u64> {
         let result = sqlx::query(
             "UPDATE deliveries d SET lease_until = NULL, next_attempt_at = $1
              FROM UNNEST($2::text[], $3::bigint[]) AS c (delivery_id, lease_until)

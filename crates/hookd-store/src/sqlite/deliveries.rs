@@ -216,7 +216,11 @@ impl DeliveryStore for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn release_claims(&self, claims: &[(DeliveryId, UnixMillis)], due_at: UnixMillis) -> StoreResult<u64> {
+    async fn release_claims(
+        &self,
+        claims: &[(DeliveryId, UnixMillis)],
+        due_at: UnixMillis,
+    ) -> StoreResult<u64> {
         let rows: Vec<serde_json::Value> =
             claims.iter().map(|(id, lease_until)| serde_json::json!([id.as_str(), lease_until])).collect();
         let result = sqlx::query(

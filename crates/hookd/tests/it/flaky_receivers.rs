@@ -19,7 +19,8 @@ fn event(account: &str, n: usize) -> Value {
 /// Publishes events `range` in one batch; returns their ids in order.
 async fn publish_batch(app: &TestApp, account: &str, range: std::ops::Range<usize>) -> Vec<String> {
     let batch: Vec<Value> = range.map(|n| event(account, n)).collect();
-    let reply = send(app.admin(Method::POST, "/admin/v1/events/batch").json(&json!({ "events": batch }))).await;
+    let reply =
+        send(app.admin(Method::POST, "/admin/v1/events/batch").json(&json!({ "events": batch }))).await;
     assert_eq!(reply.status.as_u16(), 202, "{}", reply.raw);
     let events = reply.body["data"]["events"].as_array().expect("events");
     events.iter().map(|e| e["event_id"].as_str().expect("id").to_owned()).collect()

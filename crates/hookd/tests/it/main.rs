@@ -4,6 +4,7 @@
 mod admin;
 mod binary;
 mod compatibility;
+mod database_outage;
 mod deliveries;
 mod durability;
 mod endpoints;

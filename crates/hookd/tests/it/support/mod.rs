@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod process;
 pub mod receiver;
 pub mod small_disk;
+pub mod tcp_proxy;
 
 use std::path::{Path, PathBuf};
 
