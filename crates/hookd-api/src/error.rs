@@ -20,8 +20,10 @@ use crate::ApiState;
 /// Everything a request can fail with, as the client will see it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A field or value is wrong; `param` names it, except where the fault lies in no
+    /// one field (HeyGen's "At least one of 'url' or 'events' must be provided.").
     #[error("{message}")]
-    InvalidParameter { param: String, message: String },
+    InvalidParameter { param: Option<String>, message: String },
     #[error("{0}")]
     InvalidRequest(String),
     #[error("authentication failed")]
@@ -47,7 +49,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid_parameter(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidParameter { param: param.into(), message: message.into() }
+        Self::InvalidParameter { param: Some(param.into()), message: message.into() }
     }
 
     pub fn internal(source: impl StdError + Send + Sync + 'static) -> Self {
@@ -106,7 +108,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, param) = match &self {
             Self::InvalidParameter { param, message } => {
-                (StatusCode::BAD_REQUEST, "invalid_parameter", message.clone(), Some(param.clone()))
+                (StatusCode::BAD_REQUEST, "invalid_parameter", message.clone(), param.clone())
             }
             Self::InvalidRequest(message) => {
                 (StatusCode::BAD_REQUEST, "invalid_request", message.clone(), None)

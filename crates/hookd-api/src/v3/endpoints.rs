@@ -180,6 +180,14 @@ pub async fn update_endpoint(
     JsonBody(request): JsonBody<UpdateEndpointRequest>,
 ) -> Result<Json<Data<EndpointResponse>>, ApiError> {
     let endpoint_id = parse_endpoint_id(&endpoint_id)?;
+    if request.url.is_none() && request.events.is_none() && request.status.is_none() {
+        // HeyGen's answer, to the letter (its document's example has no param); the
+        // `status` extension alone is a change too.
+        return Err(ApiError::InvalidParameter {
+            param: None,
+            message: "At least one of 'url' or 'events' must be provided.".into(),
+        });
+    }
     let patch = EndpointPatch {
         url: request.url.map(|url| parse_url(&state, &url)).transpose()?,
         events: request.events.map(|events| parse_events(&state, events)).transpose()?,
@@ -242,7 +250,7 @@ fn parse_endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
 
 fn parse_url(state: &ApiState, raw: &str) -> Result<EndpointUrl, ApiError> {
     EndpointUrl::parse(raw, &state.url_rules)
-        .map_err(|error| ApiError::invalid_parameter("url", format!("{error}.")))
+        .map_err(|error| ApiError::invalid_parameter("url", format!("'url' {error}.")))
 }
 
 fn parse_events(state: &ApiState, events: Option<Vec<String>>) -> Result<EventFilter, ApiError> {

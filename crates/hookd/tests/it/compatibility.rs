@@ -58,10 +58,17 @@ async fn error_responses_match_heygens_schema() {
     let unauthenticated = send(app.anonymous(Method::GET, "/v3/webhooks/endpoints")).await;
     assert_matches_heygen(&unauthenticated, "/v3/webhooks/endpoints", "get");
     let missing = send(
-        app.customer(Method::PATCH, &format!("/v3/webhooks/endpoints/{}", "0".repeat(32))).json(&json!({})),
+        app.customer(Method::PATCH, &format!("/v3/webhooks/endpoints/{}", "0".repeat(32)))
+            .json(&json!({"events": null})),
     )
     .await;
     assert_matches_heygen(&missing, "/v3/webhooks/endpoints/{endpoint_id}", "patch");
+    let no_change = send(
+        app.customer(Method::PATCH, &format!("/v3/webhooks/endpoints/{}", "0".repeat(32))).json(&json!({})),
+    )
+    .await;
+    assert_eq!(no_change.status.as_u16(), 400);
+    assert_matches_heygen(&no_change, "/v3/webhooks/endpoints/{endpoint_id}", "patch");
 }
 
 #[tokio::test]
