@@ -121,6 +121,14 @@ pub fn served_document(
     schemas[WebhookUrl::name().as_ref()] = serde_json::to_value(url_schema(allow_http))?;
     schemas["CreateVideoRequest"] = crate::v3::videos::create_video_schema();
     schemas["StatusReport"] = crate::admin::videos::status_report_schema();
+    // An update must change something (HeyGen's 400 "At least one of 'url' or
+    // 'events' must be provided."): a url, the events key (null means all), or the
+    // status extension. A null url or status changes nothing.
+    schemas["UpdateEndpointRequest"]["anyOf"] = serde_json::json!([
+        { "required": ["url"], "properties": { "url": { "type": "string" } } },
+        { "required": ["events"] },
+        { "required": ["status"], "properties": { "status": { "type": "string" } } },
+    ]);
     document_idempotency_keys(&mut value);
     Ok(value)
 }

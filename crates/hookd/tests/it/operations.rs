@@ -61,3 +61,23 @@ async fn openapi_document_describes_every_route_with_its_errors() {
     assert_eq!(schemes["ApiKeyAuth"]["name"], "x-api-key");
     assert_eq!(schemes["BearerAuth"]["scheme"], "bearer");
 }
+
+#[tokio::test]
+async fn the_document_calls_an_update_that_changes_nothing_invalid_as_the_server_does() {
+    let app = TestApp::spawn().await;
+    let doc: Value = send(app.anonymous(Method::GET, "/openapi.json")).await.body;
+    let mut schema = doc["components"]["schemas"]["UpdateEndpointRequest"].clone();
+    // Resolve the schema's references against the whole document.
+    schema["components"] = doc["components"].clone();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    for body in [serde_json::json!({}), serde_json::json!({"url": null}), serde_json::json!({"status": null})] {
+        assert!(!validator.is_valid(&body), "{body} changes nothing: the server answers 400");
+    }
+    for body in [
+        serde_json::json!({"events": null}),
+        serde_json::json!({"status": "disabled"}),
+        serde_json::json!({"url": "https://example.com/hook"}),
+    ] {
+        assert!(validator.is_valid(&body), "{body} is a change");
+    }
+}
