@@ -125,10 +125,7 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
         .layer(
             // No failure hook: the response line carries the status, and
             // `log_internal_errors` logs what a 5xx means, once.
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
-                .on_failure(()),
+            TraceLayer::new_for_http().make_span_with(request_span).on_response(log_response).on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(from_fn_with_state(state.clone(), error::log_internal_errors))
@@ -190,17 +187,41 @@ fn operations_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(ops::metrics))
 }
 
+/// The `User-Agent` of hookd's own callers of its API (the demo renderer, which polls):
+/// their requests are logged at debug, not info.
+pub const INTERNAL_USER_AGENT: &str = concat!("hookd-internal/", env!("CARGO_PKG_VERSION"));
+
 /// Every request's span carries its id, so each log line of the request can be found.
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let request_id =
         request.headers().get("x-request-id").and_then(|value| value.to_str().ok()).unwrap_or("");
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id,
-        account_id = tracing::field::Empty,
-    )
+    let internal = request.headers().get(header::USER_AGENT).is_some_and(|ua| ua == INTERNAL_USER_AGENT);
+    macro_rules! span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id,
+                account_id = tracing::field::Empty,
+            )
+        };
+    }
+    if internal { span!(tracing::Level::DEBUG) } else { span!(tracing::Level::INFO) }
+}
+
+/// The response line, in the request's span; none for a span the filter turned off
+/// (an internal caller's, below debug).
+fn log_response<B>(response: &axum::http::Response<B>, latency: std::time::Duration, span: &tracing::Span) {
+    if !span.is_disabled() {
+        tower_http::trace::OnResponse::on_response(
+            DefaultOnResponse::new().level(tracing::Level::INFO),
+            response,
+            latency,
+            span,
+        );
+    }
 }
 
 #[derive(Clone, Copy)]

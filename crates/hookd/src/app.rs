@@ -36,6 +36,10 @@ pub struct App {
 
 impl App {
     pub async fn build(args: &ServeArgs) -> Result<Self, StartupError> {
+        // First, so a busy port fails before anything is created or printed.
+        let listener = TcpListener::bind(&args.listen)
+            .await
+            .map_err(|source| StartupError::Listen { address: args.listen.clone(), source })?;
         let prepared = config::prepare(args).await?;
         // A SQLite file belongs to one process, so at startup no lease can belong to a
         // live worker: deliveries interrupted by a crash are due again at once. On a
@@ -65,9 +69,6 @@ impl App {
         let state = hookd_api::ApiState::load(prepared.store.clone(), api_config)
             .await
             .map_err(StartupError::Database)?;
-        let listener = TcpListener::bind(&args.listen)
-            .await
-            .map_err(|source| StartupError::Listen { address: args.listen.clone(), source })?;
         let router = if args.role.serves_api() {
             hookd_api::router(state)
         } else {

@@ -75,7 +75,8 @@ pub struct RotateMasterKeyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (host:port; port 0 picks a free port).
-    #[arg(long, env = "HOOKD_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "HOOKD_LISTEN", value_name = "HOST:PORT", default_value = "127.0.0.1:8080",
+          value_parser = parse_listen_address)]
     pub listen: String,
 
     #[command(flatten)]
@@ -225,6 +226,24 @@ fn parse_attempt_timeout(raw: &str) -> Result<Duration, String> {
         return Err("the attempt timeout must be between 1ms and 5m".into());
     }
     Ok(timeout)
+}
+
+/// `HOST:PORT` (an IP address or a name, `[::1]:8080` for IPv6), checked here so a
+/// typo is a usage error, not a failure after the database was opened.
+fn parse_listen_address(raw: &str) -> Result<String, String> {
+    let usage = || format!("{raw:?} is not HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080)");
+    if raw.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(raw.to_owned());
+    }
+    let (host, port) = raw.rsplit_once(':').ok_or_else(usage)?;
+    let name_like = !host.is_empty()
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if !name_like || port.parse::<u16>().is_err() {
+        return Err(usage());
+    }
+    Ok(raw.to_owned())
 }
 
 fn parse_database_timeout(raw: &str) -> Result<Duration, String> {

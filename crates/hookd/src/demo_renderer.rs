@@ -15,7 +15,11 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// Runs until `shutdown`. `base_url` is hookd's own address.
 pub async fn run(base_url: String, admin_token: String, render_time: Duration, shutdown: CancellationToken) {
-    let http = reqwest::Client::new();
+    // Its polling is hookd talking to itself: logged at debug, not on every poll.
+    let http = reqwest::Client::builder()
+        .user_agent(hookd_api::INTERNAL_USER_AGENT)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new());
     let mut rendering: HashSet<String> = HashSet::new();
     tracing::info!(?render_time, "demo renderer started: it renders nothing, it only reports");
     loop {

@@ -17,12 +17,28 @@ pub struct ListenArgs {
     pub port: u16,
 
     /// The endpoint's secret (whsec_...), to verify signatures.
-    #[arg(long, env = "HOOKD_LISTEN_SECRET", hide_env_values = true)]
+    #[arg(long, env = "HOOKD_LISTEN_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub secret: Option<String>,
 }
 
+/// Refuses anything but an endpoint secret, so a failed create (whose error JSON a
+/// script captured instead) stops here rather than marking every delivery INVALID.
+fn parse_secret(raw: &str) -> Result<String, String> {
+    if hookd_signature::Signer::new(raw).is_ok() {
+        return Ok(raw.to_owned());
+    }
+    let shown: String = raw.chars().take(60).collect();
+    Err(format!(
+        "an endpoint secret looks like whsec_ followed by base64, and this is not one: {shown:?}. \
+         If it came from creating an endpoint, that request failed; its answer says why."
+    ))
+}
+
 pub async fn run(args: ListenArgs) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|error| {
+        std::io::Error::new(error.kind(), format!("could not listen on {address}: {error}"))
+    })?;
     let address = listener.local_addr()?;
     println!("hookd listen: waiting for deliveries on http://{address}/ (any path)");
     if args.secret.is_none() {

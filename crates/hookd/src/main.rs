@@ -1,16 +1,49 @@
-//! `hookd`: parse the command line, start logging, run the subcommand.
+//! `hookd`: parse the command line, start logging, run the subcommand, and report a
+//! failure as one line: the error and its causes, each said once.
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use hookd::{App, Cli, Command};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hookd: {}", one_line(&error));
+            // A backtrace only when asked for hookd's own errors: RUST_BACKTRACE is
+            // set on many machines for other reasons.
+            if std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v == "1") {
+                eprintln!("{}", error.backtrace());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error chain joined by ": ", leaving out a cause whose text the message before
+/// it already ends with (errors that print their source and also return it).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if !line.ends_with(&cause) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             hookd::telemetry::init(args.log_format);
-            let app = App::build(&args).await.context("hookd could not start")?;
+            let app = App::build(&args).await.context("could not start")?;
             let address = app.local_addr().context("reading the bound address")?;
             tracing::info!(%address, data_dir = %args.storage.data_dir.display(), "hookd listening");
             println!("hookd: listening on http://{address}");
@@ -22,9 +55,10 @@ async fn main() -> anyhow::Result<()> {
             });
             app.run_until_stopped().await.context("serving")?;
         }
-        Command::Listen(args) => hookd::listen::run(args).await.context("hookd listen")?,
+        Command::Listen(args) => hookd::listen::run(args).await?,
         Command::RotateMasterKey(args) => {
-            let rotated = hookd::master_key::rotate(&args).await.context("hookd rotate-master-key")?;
+            let rotated =
+                hookd::master_key::rotate(&args).await.context("could not rotate the master key")?;
             match rotated.secrets {
                 Some(count) => println!("hookd: re-sealed {count} endpoint secrets under the new master key"),
                 None => println!("hookd: finished a rotation whose re-seal had already committed"),

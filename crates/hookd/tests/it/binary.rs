@@ -80,9 +80,14 @@ async fn first_start_saves_credentials_owner_only_and_prints_them_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = RunningBinary::start(dir.path(), &[], &[]).await;
     let (_, first_stdout, _) = first.stop().await;
-    for file in ["admin-token", "default-api-key", "master-key"] {
+    for file in ["admin-token", "default-api-key", "master-key", "hookd.db"] {
         let mode = std::fs::metadata(dir.path().join(file)).expect(file).permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{file} is readable by its owner only");
+    }
+    for file in ["hookd.db-wal", "hookd.db-shm"] {
+        if let Ok(metadata) = std::fs::metadata(dir.path().join(file)) {
+            assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "{file} is readable by its owner only");
+        }
     }
     let admin_token =
         std::fs::read_to_string(dir.path().join("admin-token")).expect("token").trim().to_owned();
@@ -419,4 +424,61 @@ async fn an_interrupted_rotation_stops_startup_and_finishes_when_run_again() {
     let running = RunningBinary::start(dir.path(), LOCAL, &[]).await;
     delivered_signed_with(&running, dir.path(), &mut receiver, &secret).await;
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_listen_address_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let args = ["serve", "--listen", "nonsense", "--data-dir", data_dir.to_str().expect("utf-8")];
+    let output = command(&args, &[]).output().await.expect("run hookd");
+    assert_eq!(output.status.code(), Some(2), "a flag error, like the others");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not HOST:PORT"));
+    assert!(!data_dir.exists(), "nothing was created");
+}
+
+#[tokio::test]
+async fn a_busy_port_is_one_line_naming_it_once_without_a_backtrace_and_creates_nothing() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let address = busy.local_addr().expect("address").to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let args = ["serve", "--listen", &address, "--data-dir", data_dir.to_str().expect("utf-8")];
+    let output = command(&args, &[("RUST_BACKTRACE", "1")]).output().await.expect("run hookd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line:\n{stderr}");
+    assert!(stderr.contains(&format!("could not listen on {address}")), "{stderr}");
+    assert_eq!(stderr.matches("Address already in use").count(), 1, "the cause once:\n{stderr}");
+    assert!(!data_dir.exists(), "no credentials made for a server that cannot start");
+
+    let port = address.rsplit(':').next().expect("port");
+    let output = command(&["listen", "--port", port], &[]).output().await.expect("run hookd listen");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains(&format!("could not listen on 127.0.0.1:{port}")), "names the port: {stderr}");
+}
+
+#[tokio::test]
+async fn listen_refuses_what_is_not_an_endpoint_secret() {
+    // What a shell script captures when creating the endpoint failed.
+    let error_json = r#"{"error":{"code":"invalid_parameter","message":"'url' must use https."}}"#;
+    for secret in [error_json, "whsec_not base64!", ""] {
+        let output =
+            command(&["listen", "--port", "0", "--secret", secret], &[]).output().await.expect("run");
+        assert_eq!(output.status.code(), Some(2), "{secret:?} is refused as a usage error");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("whsec_"), "says what a secret looks like");
+    }
+}
+
+#[tokio::test]
+async fn logs_in_a_pipe_have_no_colour_codes_and_internal_polling_stays_out_of_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = RunningBinary::start(dir.path(), &["--demo-renderer"], &[]).await;
+    // The demo renderer polls four times a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, _, log) = running.stop().await;
+    assert!(log.contains("demo renderer started"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal:\n{log}");
+    assert!(!log.contains("/admin/v1/videos"), "the renderer's polls are logged at debug only:\n{log}");
 }

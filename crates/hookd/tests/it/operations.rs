@@ -70,7 +70,8 @@ async fn the_document_calls_an_update_that_changes_nothing_invalid_as_the_server
     // Resolve the schema's references against the whole document.
     schema["components"] = doc["components"].clone();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    for body in [serde_json::json!({}), serde_json::json!({"url": null}), serde_json::json!({"status": null})] {
+    for body in [serde_json::json!({}), serde_json::json!({"url": null}), serde_json::json!({"status": null})]
+    {
         assert!(!validator.is_valid(&body), "{body} changes nothing: the server answers 400");
     }
     for body in [
