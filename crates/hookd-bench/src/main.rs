@@ -95,7 +95,7 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
     let arrivals = Arc::new(Mutex::new(Arrivals::default()));
     let receiver_url = receiver::start(arrivals.clone(), args.fail_percent).await?;
     let hookd_flags: Vec<String> = if args.fail_percent > 0 {
-        vec!["--retry-schedule".into(), vec!["1s"; 12].join(",")]
+        vec!["--retry-schedule".into(), ["1s"; 12].join(",")]
     } else {
         Vec::new()
     };

@@ -119,6 +119,29 @@ fn json_array(ids: impl Iterator<Item = impl std::fmt::Display>) -> String {
     format!("[{}]", quoted.join(","))
 }
 
+/// The database holds every payload and the sealed endpoint secrets: readable by its
+/// owner only, like the key files beside it. A new file is created 0600 (SQLite gives
+/// its `-wal` and `-shm` files the database's mode); an older one is tightened.
+fn keep_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use hookd_core::{MasterKey, SecretSealer};
@@ -187,27 +210,4 @@ mod tests {
         drop(writer);
         assert_eq!(writer_sync_level(&store).await, 2);
     }
-}
-
-/// The database holds every payload and the sealed endpoint secrets: readable by its
-/// owner only, like the key files beside it. A new file is created 0600 (SQLite gives
-/// its `-wal` and `-shm` files the database's mode); an older one is tightened.
-fn keep_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
-            return Ok(());
-        }
-        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path)?;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-                _ => {}
-            }
-        }
-    }
-    Ok(())
 }
