@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::{AttemptVerdict, DestinationPolicy, RetryPolicy};
-use hookd_signature::Signer;
 use hookd_store::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, NextStep, Store, StoreResult, UnixMillis, now_millis,
 };
@@ -34,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use crate::breaker::{Breakers, Failure, Gate};
 use crate::client::{AttemptReport, DeliveryClient};
 use crate::queue::RunQueue;
-use crate::{payload, writer};
+use crate::send::Outgoing;
+use crate::writer;
 
 const MAX_IDLE_SLEEP: Duration = Duration::from_secs(1);
 /// The shortest wait between claims that found nothing to take although rows are due
@@ -337,17 +337,14 @@ async fn attempt_delivery(
     delivery: ClaimedDelivery,
 ) -> AttemptOutcome {
     let attempted_at = now_millis();
-    let body = payload::body(&delivery.event_type, &delivery.event_data);
-    let report = match delivery.secret.as_ref().map(|secret| Signer::new(secret.expose())).transpose() {
-        Ok(signer) => {
-            let headers =
-                payload::headers(delivery.event_id.as_str(), attempted_at / 1000, &body, signer.as_ref());
-            client.attempt(&delivery.url, &headers, body).await
-        }
-        // Never send an endpoint's delivery unsigned; hookd only stores well-formed
-        // secrets, so this means the database was edited by hand.
-        Err(_) => AttemptReport::refused("the endpoint's secret is unusable; rotate it"),
+    let outgoing = Outgoing {
+        url: &delivery.url,
+        event_id: delivery.event_id.as_str(),
+        event_type: &delivery.event_type,
+        event_data: &delivery.event_data,
+        secret: delivery.secret.as_ref(),
     };
+    let report = client.send(outgoing, attempted_at / 1000).await;
     let attempt_number = delivery.attempts_made + 1;
     let verdict = retry.judge(attempt_number, report.status, report.retry_after.as_deref(), jitter());
     let next = match verdict {

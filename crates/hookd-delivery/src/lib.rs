@@ -3,7 +3,8 @@
 //! - [`client`]: the outbound client. No redirects, the attempt timeout, a bounded read
 //!   of the response, and the destination policy applied to every address a name
 //!   resolves to, at connect time.
-//! - [`payload`]: the exact body bytes and the headers of one attempt.
+//! - [`payload`]: the exact body bytes and the headers of one attempt; `send`: one
+//!   signed send ([`DeliveryClient::send`]), for the dispatcher and the API's test route.
 //! - [`dispatcher`]: claims due deliveries with leases ahead of the attempts, runs them
 //!   from an in-memory run queue (`queue`) within a global and a per-destination cap,
 //!   and hands outcomes to `writer`, which records them in batches (group commit).
@@ -18,7 +19,9 @@ pub mod client;
 pub mod dispatcher;
 pub mod payload;
 mod queue;
+mod send;
 mod writer;
 
 pub use client::{AttemptReport, DeliveryClient};
 pub use dispatcher::{Dispatcher, DispatcherConfig};
+pub use send::Outgoing;

@@ -171,8 +171,18 @@ pub trait AccountStore: Send + Sync {
 /// Webhook endpoints, always scoped to their account.
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    /// Stores a new endpoint with its signing secret (sealed at rest).
+    async fn create_endpoint(&self, endpoint: &Endpoint, secret: &EndpointSecret) -> StoreResult<()>;
+    /// An endpoint as customers see it: without its secret, which only create and
+    /// rotate show and only a send needs.
     async fn get_endpoint(&self, account_id: &AccountId, endpoint_id: &EndpointId) -> StoreResult<Endpoint>;
+    /// The endpoint's current secret, opened, for signing a one-off send (the
+    /// dispatcher's claims carry theirs).
+    async fn endpoint_secret(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<EndpointSecret>;
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>>;
     async fn update_endpoint(
         &self,

@@ -40,7 +40,6 @@ pub struct Endpoint {
     pub events: EventFilter,
     pub entity_id: Option<EntityId>,
     pub status: EndpointStatus,
-    pub secret: EndpointSecret,
     pub created_at: UnixMillis,
 }
 

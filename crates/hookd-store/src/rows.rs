@@ -118,10 +118,17 @@ pub(crate) fn account_id(row: &impl RecordRow) -> StoreResult<AccountId> {
     AccountId::parse(&row.text("account_id")?).map_err(|_| corrupt("account id"))
 }
 
-pub(crate) fn endpoint(row: &impl RecordRow, sealer: &SecretSealer) -> StoreResult<(i64, Endpoint)> {
+/// An endpoint's sealed secret, opened.
+pub(crate) fn endpoint_secret(
+    sealed: &str,
+    endpoint_id: &EndpointId,
+    sealer: &SecretSealer,
+) -> StoreResult<EndpointSecret> {
+    sealer.open(sealed, endpoint_id.as_str()).map_err(|_| corrupt("endpoint secret"))
+}
+
+pub(crate) fn endpoint(row: &impl RecordRow) -> StoreResult<(i64, Endpoint)> {
     let endpoint_id = EndpointId::parse(&row.text("endpoint_id")?).map_err(|_| corrupt("endpoint id"))?;
-    let secret =
-        sealer.open(&row.text("secret")?, endpoint_id.as_str()).map_err(|_| corrupt("endpoint secret"))?;
     let endpoint = Endpoint {
         endpoint_id,
         account_id: account_id(row)?,
@@ -136,7 +143,6 @@ pub(crate) fn endpoint(row: &impl RecordRow, sealer: &SecretSealer) -> StoreResu
             .transpose()
             .map_err(|_| corrupt("endpoint entity_id"))?,
         status: EndpointStatus::parse(&row.text("status")?).ok_or_else(|| corrupt("endpoint status"))?,
-        secret,
         created_at: row.int("created_at")?,
     };
     Ok((row.int("seq")?, endpoint))

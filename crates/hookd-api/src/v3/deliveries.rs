@@ -5,8 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::{EndpointId, EventId};
-use hookd_delivery::payload;
-use hookd_signature::Signer;
+use hookd_delivery::Outgoing;
 use hookd_store::{AttemptRecord, DeliveryRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -187,16 +186,21 @@ pub async fn test_endpoint(
         return Err(ApiError::invalid_parameter("event_type", format!("Unknown event type {event_type:?}.")));
     }
     let endpoint = state.store.get_endpoint(&account_id, &endpoint_id).await?;
+    let secret = state.store.endpoint_secret(&account_id, &endpoint_id).await?;
     let event_id = EventId::new_random();
     let event_data = serde_json::json!({
         "test": true,
         "message": "A test event sent by hookd to check this endpoint.",
         "endpoint_id": endpoint_id.to_string(),
     });
-    let body = payload::body(&event_type, &event_data.to_string());
-    let signer = Signer::new(endpoint.secret.expose()).map_err(ApiError::internal)?;
-    let headers = payload::headers(event_id.as_str(), now_millis() / 1000, &body, Some(&signer));
-    let report = state.delivery.client.attempt(endpoint.url.as_str(), &headers, body).await;
+    let outgoing = Outgoing {
+        url: endpoint.url.as_str(),
+        event_id: event_id.as_str(),
+        event_type: &event_type,
+        event_data: &event_data.to_string(),
+        secret: Some(&secret),
+    };
+    let report = state.delivery.client.send(outgoing, now_millis() / 1000).await;
     Ok(Json(Data {
         data: TestResponse {
             event_id: event_id.to_string(),

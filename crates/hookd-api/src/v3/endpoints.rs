@@ -79,7 +79,8 @@ pub struct EndpointResponse {
 }
 
 impl EndpointResponse {
-    fn new(endpoint: Endpoint, show_secret: bool) -> Self {
+    /// `secret` only in the answers to create (rotate has its own shape).
+    fn new(endpoint: Endpoint, secret: Option<&EndpointSecret>) -> Self {
         Self {
             endpoint_id: endpoint.endpoint_id.to_string(),
             url: endpoint.url.as_str().to_owned(),
@@ -87,7 +88,7 @@ impl EndpointResponse {
             status: endpoint.status.as_str(),
             entity_id: endpoint.entity_id.map(EntityId::into_string),
             created_at: iso8601(endpoint.created_at),
-            secret: show_secret.then(|| endpoint.secret.expose().to_owned()),
+            secret: secret.map(|secret| secret.expose().to_owned()),
         }
     }
 }
@@ -128,11 +129,11 @@ pub async fn create_endpoint(
             .transpose()
             .map_err(|error| ApiError::invalid_parameter("entity_id", format!("{error}.")))?,
         status: EndpointStatus::Enabled,
-        secret: EndpointSecret::generate(),
         created_at: now_millis(),
     };
-    state.store.create_endpoint(&endpoint).await?;
-    Ok(Json(Data { data: EndpointResponse::new(endpoint, true) }))
+    let secret = EndpointSecret::generate();
+    state.store.create_endpoint(&endpoint, &secret).await?;
+    Ok(Json(Data { data: EndpointResponse::new(endpoint, Some(&secret)) }))
 }
 
 #[utoipa::path(
@@ -157,7 +158,7 @@ pub async fn list_endpoints(
     let scope = format!("endpoints|{account_id}");
     let page = PageParams::from_query(&query)?.page_request(&state.cursor_key, &scope)?;
     let endpoints = state.store.list_endpoints(&account_id, page).await?;
-    Ok(Json(list_envelope(endpoints, &state.cursor_key, &scope, |e| EndpointResponse::new(e, false))))
+    Ok(Json(list_envelope(endpoints, &state.cursor_key, &scope, |e| EndpointResponse::new(e, None))))
 }
 
 #[utoipa::path(
@@ -194,7 +195,7 @@ pub async fn update_endpoint(
         status: request.status.map(|status| parse_status(&status)).transpose()?,
     };
     let endpoint = state.store.update_endpoint(&account_id, &endpoint_id, &patch, now_millis()).await?;
-    Ok(Json(Data { data: EndpointResponse::new(endpoint, false) }))
+    Ok(Json(Data { data: EndpointResponse::new(endpoint, None) }))
 }
 
 #[utoipa::path(

@@ -7,11 +7,11 @@ use super::PostgresStore;
 use crate::rows::{self, fetch_limit, into_page};
 use crate::{Endpoint, EndpointPatch, EndpointStore, Page, PageRequest, StoreError, StoreResult, UnixMillis};
 
-const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, secret, created_at";
+const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, created_at";
 
 #[async_trait]
 impl EndpointStore for PostgresStore {
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+    async fn create_endpoint(&self, endpoint: &Endpoint, secret: &EndpointSecret) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO endpoints (endpoint_id, account_id, url, events, entity_id, status, secret, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -22,7 +22,7 @@ impl EndpointStore for PostgresStore {
         .bind(rows::events_column(&endpoint.events))
         .bind(endpoint.entity_id.as_ref().map(EntityId::as_str))
         .bind(endpoint.status.as_str())
-        .bind(self.sealer.seal(&endpoint.secret, endpoint.endpoint_id.as_str()))
+        .bind(self.sealer.seal(secret, endpoint.endpoint_id.as_str()))
         .bind(endpoint.created_at)
         .execute(&self.pool)
         .await?;
@@ -39,7 +39,23 @@ impl EndpointStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row, &self.sealer)?.1)
+        Ok(rows::endpoint(&row)?.1)
+    }
+
+    async fn endpoint_secret(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<EndpointSecret> {
+        let sealed: String = sqlx::query_scalar(
+            "SELECT secret FROM endpoints WHERE account_id = $1 AND endpoint_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        rows::endpoint_secret(&sealed, endpoint_id, &self.sealer)
     }
 
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
@@ -54,8 +70,7 @@ impl EndpointStore for PostgresStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.pool)
             .await?;
-        let rows =
-            rows.iter().map(|row| rows::endpoint(row, &self.sealer)).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows.iter().map(|row| rows::endpoint(row)).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 
@@ -90,7 +105,7 @@ impl EndpointStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row, &self.sealer)?.1)
+        Ok(rows::endpoint(&row)?.1)
     }
 
     async fn delete_endpoint(

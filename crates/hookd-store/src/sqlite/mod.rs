@@ -176,10 +176,9 @@ mod tests {
             events: EventFilter::All,
             entity_id: None,
             status: EndpointStatus::Enabled,
-            secret: EndpointSecret::generate(),
             created_at: 1,
         };
-        store.create_endpoint(&endpoint).await.expect("endpoint");
+        store.create_endpoint(&endpoint, &EndpointSecret::generate()).await.expect("endpoint");
         let event = Event {
             event_id: EventId::new_time_ordered(1),
             account_id,

@@ -16,23 +16,49 @@ pub async fn new_account(store: &dyn Store, name: &str) -> AccountId {
     store.create_account(name, &ApiKey::generate(), NOW).await.expect("account").account_id
 }
 
-pub fn endpoint_for(account_id: &AccountId, n: usize) -> Endpoint {
-    Endpoint {
+/// An endpoint as a test creates it: the record the store keeps and reads back, and
+/// the secret it was created with (which reads never carry).
+#[derive(Debug, Clone)]
+pub struct TestEndpoint {
+    pub record: Endpoint,
+    pub secret: EndpointSecret,
+}
+
+impl std::ops::Deref for TestEndpoint {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for TestEndpoint {
+    fn deref_mut(&mut self) -> &mut Endpoint {
+        &mut self.record
+    }
+}
+
+pub fn endpoint_for(account_id: &AccountId, n: usize) -> TestEndpoint {
+    let record = Endpoint {
         endpoint_id: EndpointId::new_random(),
         account_id: account_id.clone(),
         url: EndpointUrl::from_stored(format!("https://example.com/hook/{n}")),
         events: EventFilter::Only(vec!["avatar_video.success".into()]),
         entity_id: Some(EntityId::parse(format!("entity-{n}")).expect("entity")),
         status: EndpointStatus::Enabled,
-        secret: EndpointSecret::generate(),
         created_at: NOW + n as i64,
-    }
+    };
+    TestEndpoint { record, secret: EndpointSecret::generate() }
 }
 
-pub async fn account_with_endpoint(store: &dyn Store) -> (AccountId, Endpoint) {
+/// The secret the store holds for the endpoint, opened.
+pub async fn stored_secret(store: &dyn Store, account: &AccountId, endpoint: &EndpointId) -> EndpointSecret {
+    store.endpoint_secret(account, endpoint).await.expect("the endpoint's secret")
+}
+
+pub async fn account_with_endpoint(store: &dyn Store) -> (AccountId, TestEndpoint) {
     let account = new_account(store, "a").await;
     let endpoint = endpoint_for(&account, 0);
-    store.create_endpoint(&endpoint).await.expect("create");
+    store.create_endpoint(&endpoint.record, &endpoint.secret).await.expect("create");
     (account, endpoint)
 }
 
@@ -48,7 +74,7 @@ pub async fn created_endpoint_reads_back_unchanged(store: &dyn Store) {
     assert_eq!(read.events, endpoint.events);
     assert_eq!(read.entity_id, endpoint.entity_id);
     assert_eq!(read.status, EndpointStatus::Enabled);
-    assert_eq!(read.secret, endpoint.secret);
+    assert_eq!(stored_secret(store, &account, &endpoint.endpoint_id).await, endpoint.secret);
     assert_eq!(read.created_at, endpoint.created_at);
 }
 
@@ -65,7 +91,8 @@ pub async fn another_accounts_endpoint_is_not_found_for_any_operation(store: &dy
     assert!(store.list_endpoints(&other, page).await.expect("list").items.is_empty());
     let unchanged = store.get_endpoint(&owner, id).await.expect("owner still sees it");
     assert_eq!(unchanged.status, EndpointStatus::Enabled);
-    assert_eq!(unchanged.secret, endpoint.secret);
+    assert_eq!(stored_secret(store, &owner, id).await, endpoint.secret);
+    assert!(is_not_found(store.endpoint_secret(&other, id).await), "nor its secret");
 }
 
 pub async fn endpoint_pages_are_newest_first_and_stable_under_inserts(store: &dyn Store) {
@@ -73,8 +100,8 @@ pub async fn endpoint_pages_are_newest_first_and_stable_under_inserts(store: &dy
     let mut created = Vec::new();
     for n in 0..25 {
         let endpoint = endpoint_for(&account, n);
-        store.create_endpoint(&endpoint).await.expect("create");
-        created.push(endpoint.endpoint_id);
+        store.create_endpoint(&endpoint.record, &endpoint.secret).await.expect("create");
+        created.push(endpoint.record.endpoint_id);
     }
     let mut seen = Vec::new();
     let mut before = None;
@@ -82,7 +109,8 @@ pub async fn endpoint_pages_are_newest_first_and_stable_under_inserts(store: &dy
         let page = store.list_endpoints(&account, PageRequest { before, limit: 10 }).await.expect("page");
         seen.extend(page.items.into_iter().map(|e| e.endpoint_id));
         // An insert between pages must not show up later in this walk.
-        store.create_endpoint(&endpoint_for(&account, 100 + seen.len())).await.expect("concurrent insert");
+        let inserted = endpoint_for(&account, 100 + seen.len());
+        store.create_endpoint(&inserted.record, &inserted.secret).await.expect("concurrent insert");
         match page.next_before {
             Some(next) => before = Some(next),
             None => break,
@@ -123,9 +151,9 @@ pub async fn rotated_secret_replaces_the_old_one(store: &dyn Store) {
     let (account, endpoint) = account_with_endpoint(store).await;
     let secret = EndpointSecret::generate();
     store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &secret, NOW).await.expect("rotate");
-    let read = store.get_endpoint(&account, &endpoint.endpoint_id).await.expect("get");
-    assert_eq!(read.secret, secret);
-    assert_ne!(read.secret, endpoint.secret);
+    let read = stored_secret(store, &account, &endpoint.endpoint_id).await;
+    assert_eq!(read, secret);
+    assert_ne!(read, endpoint.secret);
 }
 
 pub async fn api_keys_are_found_by_id_and_revocable(store: &dyn Store) {
@@ -281,8 +309,8 @@ async fn endpoint_with(
     let mut endpoint = endpoint_for(account_id, 1);
     endpoint.events = events;
     endpoint.entity_id = entity.map(|e| EntityId::parse(e.to_owned()).expect("entity"));
-    store.create_endpoint(&endpoint).await.expect("create");
-    endpoint.endpoint_id
+    store.create_endpoint(&endpoint.record, &endpoint.secret).await.expect("create");
+    endpoint.record.endpoint_id
 }
 
 const LEASE: i64 = 30_000;

@@ -132,7 +132,9 @@ mod shared_postgres {
         let mut endpoint = behaviours::endpoint_for(account, n);
         endpoint.events = EventFilter::All;
         endpoint.entity_id = None;
-        hookd_store::EndpointStore::create_endpoint(store, &endpoint).await.expect("endpoint");
+        hookd_store::EndpointStore::create_endpoint(store, &endpoint.record, &endpoint.secret)
+            .await
+            .expect("endpoint");
     }
 
     #[tokio::test]

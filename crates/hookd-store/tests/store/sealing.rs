@@ -6,7 +6,7 @@
 
 use hookd_core::{AccountId, EndpointSecret, MasterKey, SecretSealer};
 use hookd_store::{
-    Endpoint, EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store, StoreError,
+    EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store, StoreError,
 };
 
 use super::{behaviours, sealer};
@@ -34,8 +34,8 @@ async fn sqlite_files_never_hold_a_secret_in_clear() {
     let rotated = EndpointSecret::generate();
     store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, 1).await.expect("rotate");
 
-    let read = store.get_endpoint(&account, &endpoint.endpoint_id).await.expect("read back");
-    assert_eq!(read.secret, rotated, "the store opens what it sealed");
+    let read = behaviours::stored_secret(&store, &account, &endpoint.endpoint_id).await;
+    assert_eq!(read, rotated, "the store opens what it sealed");
     let files = ["hookd.db", "hookd.db-wal"].map(|name| dir.path().join(name));
     assert!(files[1].exists(), "the WAL is looked at while it still holds the writes");
     for secret in [&endpoint.secret, &rotated] {
@@ -78,8 +78,8 @@ async fn sqlite_seals_secrets_written_in_clear_before_sealing() {
     let stored: String =
         sqlx::query_scalar("SELECT secret FROM endpoints").fetch_one(&raw).await.expect("raw read");
     assert!(SecretSealer::is_sealed(&stored) && !stored.contains(secret_body(&endpoint.secret)));
-    let read = reopened.get_endpoint(&account, &endpoint.endpoint_id).await.expect("read back");
-    assert_eq!(read.secret, endpoint.secret, "the same secret, now sealed");
+    let read = behaviours::stored_secret(&reopened, &account, &endpoint.endpoint_id).await;
+    assert_eq!(read, endpoint.secret, "the same secret, now sealed");
     raw.close().await;
     reopened.close().await;
 }
@@ -101,7 +101,7 @@ async fn postgres_never_stores_a_secret_in_clear_and_refuses_a_wrong_key() {
     for secret in [&endpoint.secret, &rotated] {
         assert!(!stored.contains(secret_body(secret)));
     }
-    assert_eq!(store.get_endpoint(&account, &endpoint.endpoint_id).await.expect("read").secret, rotated);
+    assert_eq!(behaviours::stored_secret(&store, &account, &endpoint.endpoint_id).await, rotated);
 
     let refused = PostgresStore::connect(database.url(), &options, other_sealer()).await;
     assert!(matches!(refused, Err(StoreError::WrongMasterKey)), "{:?}", refused.err());
@@ -111,7 +111,7 @@ async fn postgres_never_stores_a_secret_in_clear_and_refuses_a_wrong_key() {
 }
 
 /// Three endpoints, their secrets re-sealed under `other_sealer()`.
-async fn rotate(store: &dyn Store) -> (AccountId, Vec<Endpoint>) {
+async fn rotate(store: &dyn Store) -> (AccountId, Vec<behaviours::TestEndpoint>) {
     let (account, first) = behaviours::account_with_endpoint(store).await;
     let mut endpoints = vec![first];
     for n in 1..3 {
@@ -119,7 +119,7 @@ async fn rotate(store: &dyn Store) -> (AccountId, Vec<Endpoint>) {
         endpoint.endpoint_id = hookd_core::EndpointId::new_random();
         endpoint.secret = EndpointSecret::generate();
         endpoint.url = hookd_core::EndpointUrl::from_stored(format!("https://example.com/hook/{n}"));
-        store.create_endpoint(&endpoint).await.expect("create");
+        store.create_endpoint(&endpoint.record, &endpoint.secret).await.expect("create");
         endpoints.push(endpoint);
     }
     assert_eq!(store.reseal_secrets(&other_sealer()).await.expect("reseal"), 3);
@@ -127,10 +127,10 @@ async fn rotate(store: &dyn Store) -> (AccountId, Vec<Endpoint>) {
 }
 
 /// After a rotation the new key opens every secret unchanged.
-async fn assert_rotated(store: &dyn Store, account: &AccountId, endpoints: &[Endpoint]) {
+async fn assert_rotated(store: &dyn Store, account: &AccountId, endpoints: &[behaviours::TestEndpoint]) {
     for endpoint in endpoints {
-        let read = store.get_endpoint(account, &endpoint.endpoint_id).await.expect("read back");
-        assert_eq!(read.secret, endpoint.secret, "the same secret under the new key");
+        let read = behaviours::stored_secret(store, account, &endpoint.endpoint_id).await;
+        assert_eq!(read, endpoint.secret, "the same secret under the new key");
     }
 }
 

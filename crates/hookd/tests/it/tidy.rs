@@ -31,3 +31,45 @@ fn every_source_file_starts_with_a_module_doc() {
         .collect();
     assert!(undocumented.is_empty(), "files without a //! module doc: {undocumented:?}");
 }
+
+#[test]
+fn readme_lists_every_environment_variable_serve_reads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let (_, listed) = readme.split_once("<!-- env:serve -->").expect("the README's env list marker");
+    let listed = listed.split("\n\n").next().unwrap_or_default();
+    let mut in_readme: Vec<String> = listed
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .filter(|word| word.starts_with("HOOKD_"))
+        .map(str::to_owned)
+        .collect();
+    in_readme.sort();
+    let cli = <hookd::Cli as clap::CommandFactory>::command();
+    let serve = cli.find_subcommand("serve").expect("serve");
+    let mut in_cli: Vec<String> = serve
+        .get_arguments()
+        .filter_map(|argument| argument.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    in_cli.sort();
+    assert_eq!(in_readme, in_cli, "README.md's Configuration list and `hookd serve`'s variables");
+}
+
+#[test]
+fn no_tracked_file_points_outside_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Spelled in two parts so this file does not match itself.
+    let sibling = ["..", "/shared"].concat();
+    let tracked = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&root)
+        .output()
+        .expect("git ls-files");
+    let outside: Vec<String> = String::from_utf8_lossy(&tracked.stdout)
+        .split('\0')
+        .filter(|file| !file.is_empty() && !file.ends_with(".lock"))
+        .filter(|file| std::fs::read_to_string(root.join(file)).is_ok_and(|text| text.contains(&sibling)))
+        .map(str::to_owned)
+        .collect();
+    assert!(outside.is_empty(), "files that point outside the repository: {outside:?}");
+}
