@@ -70,7 +70,7 @@ impl EndpointStore for PostgresStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(|row| rows::endpoint(row)).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows.iter().map(rows::endpoint).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 

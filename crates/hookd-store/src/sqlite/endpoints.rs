@@ -71,7 +71,7 @@ impl EndpointStore for SqliteStore {
             .bind(fetch_limit(page))
             .fetch_all(&self.reader)
             .await?;
-        let rows = rows.iter().map(|row| rows::endpoint(row)).collect::<StoreResult<Vec<_>>>()?;
+        let rows = rows.iter().map(rows::endpoint).collect::<StoreResult<Vec<_>>>()?;
         Ok(into_page(rows, page))
     }
 
