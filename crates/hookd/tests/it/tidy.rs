@@ -73,3 +73,52 @@ fn no_tracked_file_points_outside_the_repository() {
         .collect();
     assert!(outside.is_empty(), "files that point outside the repository: {outside:?}");
 }
+
+/// The hookd crates a crate's `[dependencies]` name (not its dev-dependencies).
+fn hookd_dependencies(manifest: &str) -> Vec<String> {
+    let mut in_dependencies = false;
+    let mut found = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
+        if in_dependencies && name.starts_with("hookd") {
+            found.push(name.to_owned());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn the_architecture_maps_crate_dependencies_as_they_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let (_, table) = map.split_once("<!-- crate-dependencies -->").expect("the dependency table marker");
+    let rows: Vec<(String, Vec<String>)> = table
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let krate = cells[1].trim_matches('`').to_owned();
+            let mut deps: Vec<String> =
+                cells[2].split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned).collect();
+            deps.sort();
+            (krate, deps)
+        })
+        .collect();
+    let crates: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .expect("crates")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(rows.len(), crates.len(), "one row per crate: {rows:?}");
+    for (krate, deps) in rows {
+        let manifest = std::fs::read_to_string(root.join("crates").join(&krate).join("Cargo.toml"))
+            .unwrap_or_else(|_| panic!("a crate named {krate}"));
+        assert_eq!(deps, hookd_dependencies(&manifest), "{krate}'s dependencies in ARCHITECTURE.md");
+    }
+}
