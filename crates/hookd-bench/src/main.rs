@@ -153,7 +153,7 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         eprint!("\rdelivered {distinct}/{expected}");
         if distinct >= expected {
             let last = last.unwrap_or_else(Instant::now);
-            report(&args, &arrivals, &acknowledged, published_in, last.duration_since(started))?;
+            report(&args, &arrivals, &acknowledged, started, published_in, last.duration_since(started))?;
             let cpu = hookd.cpu_seconds() - cpu_before;
             println!(
                 "hookd CPU: {cpu:.1} s ({:.0} µs per delivery)  hookd peak RSS: {:.0} MiB",
@@ -244,6 +244,7 @@ fn report(
     args: &Args,
     arrivals: &Mutex<Arrivals>,
     acknowledged: &[String],
+    started: Instant,
     published_in: Duration,
     delivered_in: Duration,
 ) -> anyhow::Result<()> {
@@ -279,6 +280,13 @@ fn report(
         println!(
             "receiver failing {} % at random: {attempts} attempts, {} answered 500",
             args.fail_percent, arrivals.failed_on_purpose
+        );
+    }
+    if let Some(last) = arrivals.last_first_attempt {
+        let took = last.duration_since(started).as_secs_f64();
+        println!(
+            "first attempts: {:.0} deliveries/s ({deliveries} in {took:.2} s from the first publish)",
+            deliveries as f64 / took
         );
     }
     if args.backlog {

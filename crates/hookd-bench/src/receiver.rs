@@ -24,6 +24,9 @@ pub struct Arrivals {
     pub failed_on_purpose: u64,
     /// When the last 2xx was answered.
     pub last: Option<Instant>,
+    /// When the last delivery's first attempt arrived: new work's throughput, apart
+    /// from the retries that follow their schedule.
+    pub last_first_attempt: Option<Instant>,
 }
 
 pub type SharedArrivals = Arc<Mutex<Arrivals>>;
@@ -51,8 +54,11 @@ pub async fn start(arrivals: SharedArrivals, fail_percent: u8) -> anyhow::Result
                 let key = (event_id, uri.path().to_owned());
                 let attempts = arrivals.attempts.entry(key.clone()).or_default();
                 *attempts += 1;
-                if let (1, Some(sent_at)) = (*attempts, sent_at) {
-                    arrivals.latencies_us.push(arrived - sent_at);
+                if *attempts == 1 {
+                    if let Some(sent_at) = sent_at {
+                        arrivals.latencies_us.push(arrived - sent_at);
+                    }
+                    arrivals.last_first_attempt = Some(Instant::now());
                 }
                 if fail {
                     arrivals.failed_on_purpose += 1;
