@@ -147,7 +147,7 @@ fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> byte
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     use admin::{accounts, events as publishing, videos as rendering};
-    use v3::{deliveries, endpoints, events, videos};
+    use v3::{deliveries, endpoints, events, recovery, videos};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
         .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
@@ -158,6 +158,7 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::resend))
         .routes(routes!(deliveries::test_endpoint))
+        .routes(routes!(recovery::recover))
         .routes(routes!(videos::create_video))
         .routes(routes!(videos::get_video))
         .route_layer(from_fn_with_state(state.clone(), idempotency::customer_idempotency))

@@ -11,6 +11,7 @@ pub mod destination;
 pub mod endpoint;
 pub mod ids;
 pub mod random;
+pub mod recovery;
 pub mod retry;
 pub mod sealing;
 pub mod secret;
@@ -24,6 +25,7 @@ pub use endpoint::{
     EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError, UrlError, UrlRules,
 };
 pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, VideoId};
+pub use recovery::{RecoveryWindow, RecoveryWindowError};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use sealing::{MasterKey, SealError, SecretSealer};
 pub use secret::{ApiKey, EndpointSecret, TokenHash};

@@ -19,8 +19,8 @@ mod sqlite;
 
 use async_trait::async_trait;
 use hookd_core::{
-    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, EndpointId, EndpointSecret, EventId, SecretSealer,
-    TokenHash, VideoId, VideoStatus,
+    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, EndpointId, EndpointSecret, EventId, RecoveryWindow,
+    SecretSealer, TokenHash, VideoId, VideoStatus,
 };
 
 pub use availability::{Availability, within};
@@ -282,6 +282,19 @@ pub trait DeliveryStore: Send + Sync {
         endpoint_id: Option<&EndpointId>,
         now: UnixMillis,
     ) -> StoreResult<usize>;
+    /// Puts every delivery to the endpoint that ended `failed` within `window` back to
+    /// pending, due now, with a fresh retry schedule (its attempts so far stay in its
+    /// history); with `dry_run`, only counts them. Delivered, pending and cancelled
+    /// deliveries are untouched, so running it twice sends nothing twice. Returns how
+    /// many. A deleted or another account's endpoint is `NotFound`.
+    async fn recover_failed(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        window: RecoveryWindow,
+        dry_run: bool,
+        now: UnixMillis,
+    ) -> StoreResult<u64>;
 }
 
 /// A stream of "new deliveries were committed" signals from other processes.

@@ -3,7 +3,7 @@
 //! `LISTEN`/`NOTIFY`.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, DeliveryId, EndpointId, EventId};
+use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row, Transaction};
 
@@ -195,6 +195,50 @@ impl DeliveryStore for PostgresStore {
         .await?;
         let records = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
         rows::with_attempts(records, &attempts)
+    }
+
+    async fn recover_failed(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        window: RecoveryWindow,
+        dry_run: bool,
+        now: UnixMillis,
+    ) -> StoreResult<u64> {
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT endpoint_id FROM endpoints WHERE account_id = $1 AND endpoint_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        live.ok_or(StoreError::NotFound)?;
+        if dry_run {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries
+                 WHERE endpoint_id = $1 AND state = 'failed' AND updated_at BETWEEN $2 AND $3",
+            )
+            .bind(endpoint_id.as_str())
+            .bind(window.since_ms)
+            .bind(window.until_ms)
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(u64::try_from(count).unwrap_or(0));
+        }
+        // One statement: a concurrent recovery of the same window waits for this one's
+        // row locks, then finds the rows pending and leaves them alone.
+        let result = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL,
+                                   updated_at = $1
+             WHERE endpoint_id = $2 AND state = 'failed' AND updated_at BETWEEN $3 AND $4",
+        )
+        .bind(now)
+        .bind(endpoint_id.as_str())
+        .bind(window.since_ms)
+        .bind(window.until_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 
     async fn resend(

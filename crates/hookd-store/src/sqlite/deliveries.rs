@@ -2,7 +2,7 @@
 //! and the delivery history customers read.
 
 use async_trait::async_trait;
-use hookd_core::{AccountId, DeliveryId, EndpointId, EventId};
+use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::SqliteStore;
@@ -279,6 +279,53 @@ impl DeliveryStore for SqliteStore {
         .await?;
         let records = rows.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
         rows::with_attempts(records, &attempts)
+    }
+
+    async fn recover_failed(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        window: RecoveryWindow,
+        dry_run: bool,
+        now: UnixMillis,
+    ) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT endpoint_id FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+        )
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        live.ok_or(StoreError::NotFound)?;
+        let recovered = if dry_run {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries
+                 WHERE endpoint_id = ? AND state = 'failed' AND updated_at BETWEEN ? AND ?",
+            )
+            .bind(endpoint_id.as_str())
+            .bind(window.since_ms)
+            .bind(window.until_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            u64::try_from(count).unwrap_or(0)
+        } else {
+            sqlx::query(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL,
+                                       updated_at = ?
+                 WHERE endpoint_id = ? AND state = 'failed' AND updated_at BETWEEN ? AND ?",
+            )
+            .bind(now)
+            .bind(now)
+            .bind(endpoint_id.as_str())
+            .bind(window.since_ms)
+            .bind(window.until_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
+        tx.commit().await?;
+        Ok(recovered)
     }
 
     async fn resend(

@@ -746,3 +746,37 @@ pub async fn claims_released_until_later_are_due_only_then(store: &dyn Store) {
     assert_eq!(again.len(), 1, "due when the cooldown ends, long before its lease would lapse");
     assert_eq!(again[0].attempts_made, 0, "handing a claim back is not an attempt");
 }
+
+pub async fn recovery_resends_exactly_the_deliveries_that_failed_in_the_window(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let endpoint = endpoint_with(store, &account, EventFilter::All, None).await;
+    let events: Vec<Event> = (0..4).map(|_| event_of(&account, "batch.finished", None)).collect();
+    store.publish_events(&events).await.expect("publish");
+    let claimed = claim(store, NOW, 10, 8).await;
+    assert_eq!(claimed.len(), 4);
+    let outcomes = [
+        outcome(&claimed[0], NOW + 1_000, Some(500), NextStep::Failed),
+        outcome(&claimed[1], NOW + 50_000, Some(500), NextStep::Failed),
+        outcome(&claimed[2], NOW + 1_000, Some(200), NextStep::Delivered),
+        outcome(&claimed[3], NOW + 1_000, Some(500), NextStep::RetryAt(NOW + 100_000)),
+    ];
+    store.record_outcomes(&outcomes, 0).await.expect("record");
+    let window = hookd_core::RecoveryWindow { since_ms: NOW, until_ms: NOW + 10_000 };
+    let recover = |dry_run| store.recover_failed(&account, &endpoint, window, dry_run, NOW + 60_000);
+
+    assert_eq!(recover(true).await.expect("dry run"), 1, "only the delivery that failed in the window");
+    assert!(claim(store, NOW + 60_000, 10, 8).await.is_empty(), "a dry run changes nothing");
+    assert_eq!(recover(false).await.expect("recover"), 1);
+    let again = claim(store, NOW + 60_000, 10, 8).await;
+    assert_eq!(again.len(), 1, "due at once");
+    assert_eq!(again[0].delivery_id, claimed[0].delivery_id);
+    assert_eq!(again[0].attempts_made, 0, "with a fresh retry schedule");
+    assert_eq!(recover(false).await.expect("again"), 0, "running it twice sends nothing twice");
+    let history = store.list_deliveries(&account, &events[0].event_id).await.expect("history");
+    assert_eq!(history[0].attempts.len(), 1, "its earlier attempt stays in its history");
+
+    let other = new_account(store, "b").await;
+    assert!(is_not_found(store.recover_failed(&other, &endpoint, window, false, NOW).await));
+    store.delete_endpoint(&account, &endpoint, NOW).await.expect("delete");
+    assert!(is_not_found(store.recover_failed(&account, &endpoint, window, true, NOW).await));
+}

@@ -92,6 +92,7 @@ conformance!(
     concurrent_first_claims_of_a_key_start_exactly_one,
     released_claims_are_due_at_once_unless_claimed_again,
     claims_released_until_later_are_due_only_then,
+    recovery_resends_exactly_the_deliveries_that_failed_in_the_window,
 );
 
 #[tokio::test]

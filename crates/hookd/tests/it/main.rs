@@ -6,6 +6,7 @@ mod binary;
 mod compatibility;
 mod database_outage;
 mod deliveries;
+mod delivery_controls;
 mod durability;
 mod endpoints;
 mod errors;
