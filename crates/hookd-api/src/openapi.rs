@@ -270,6 +270,7 @@ mod tests {
     fn request_bodies_publish_exactly_the_fields_they_accept() {
         assert_publishes_its_fields::<crate::v3::endpoints::CreateEndpointRequest>();
         assert_publishes_its_fields::<crate::v3::endpoints::UpdateEndpointRequest>();
+        assert_publishes_its_fields::<crate::v3::endpoints::RotateSecretRequest>();
         assert_publishes_its_fields::<crate::v3::deliveries::ResendRequest>();
         assert_publishes_its_fields::<crate::v3::deliveries::TestRequest>();
         assert_publishes_its_fields::<crate::v3::recovery::RecoverRequest>();

@@ -343,6 +343,12 @@ async fn attempt_delivery(
         event_type: &delivery.event_type,
         event_data: &delivery.event_data,
         secret: delivery.secret.as_ref(),
+        // Signed now, so the overlap is judged now, not when the delivery was claimed.
+        previous_secret: delivery
+            .previous_secret
+            .as_ref()
+            .filter(|(_, until)| *until > attempted_at)
+            .map(|(secret, _)| secret),
     };
     let report = client.send(outgoing, attempted_at / 1000).await;
     let attempt_number = delivery.attempts_made + 1;

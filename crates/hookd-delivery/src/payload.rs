@@ -13,11 +13,16 @@ pub fn body(event_type: &str, event_data: &str) -> Bytes {
 
 /// The headers of one attempt, signed with the endpoint's secret at send time.
 /// Callbacks (`signer` is `None`) carry the event id and timestamp but no signature.
+/// During a rotation's overlap, `previous` (the secret it replaced) signs too: its
+/// signature follows the current one in `webhook-signature` (`v1,<new> v1,<old>`, as
+/// Standard Webhooks allows), while `Heygen-Signature`, which holds one, is the new
+/// secret's.
 pub fn headers(
     event_id: &str,
     timestamp: i64,
     body: &[u8],
     signer: Option<&Signer>,
+    previous: Option<&Signer>,
 ) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("content-type", "application/json".to_owned()),
@@ -29,7 +34,12 @@ pub fn headers(
         headers.push(("heygen-signature", signed.heygen_signature));
         headers.push(("webhook-id", event_id.to_owned()));
         headers.push(("webhook-timestamp", timestamp.to_string()));
-        headers.push(("webhook-signature", signed.webhook_signature));
+        let mut webhook_signature = signed.webhook_signature;
+        if let Some(previous) = previous {
+            webhook_signature.push(' ');
+            webhook_signature.push_str(&previous.sign(event_id, timestamp, body).webhook_signature);
+        }
+        headers.push(("webhook-signature", webhook_signature));
     }
     headers
 }
@@ -46,11 +56,32 @@ mod tests {
 
     #[test]
     fn callbacks_are_not_signed() {
-        let unsigned = headers("e", 1, b"{}", None);
+        let unsigned = headers("e", 1, b"{}", None, None);
         assert!(unsigned.iter().all(|(name, _)| !name.contains("signature")));
         let signer = Signer::new("whsec_UvImZaYMEtKJGF2VDuiBNgkWb2sRPReNbA/TkB/yOaE=").expect("secret");
-        let signed = headers("e", 1, b"{}", Some(&signer));
+        let signed = headers("e", 1, b"{}", Some(&signer), None);
         assert!(signed.iter().any(|(name, _)| *name == "heygen-signature"));
         assert!(signed.iter().any(|(name, _)| *name == "webhook-signature"));
+    }
+
+    #[test]
+    fn during_an_overlap_both_secrets_sign_the_standard_header_and_only_the_new_one_heygens() {
+        use hookd_signature::{verify_heygen, verify_webhook};
+        let new = "whsec_UvImZaYMEtKJGF2VDuiBNgkWb2sRPReNbA/TkB/yOaE=";
+        let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"event_type":"batch.finished","event_data":{}}"#;
+        let (new_signer, old_signer) = (Signer::new(new).expect("new"), Signer::new(old).expect("old"));
+        let headers = headers("evt", 7, body, Some(&new_signer), Some(&old_signer));
+        let header =
+            |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).expect(name);
+        let standard = header("webhook-signature");
+        assert_eq!(standard.split(' ').count(), 2, "v1,<new> v1,<old>: {standard}");
+        assert!(verify_webhook(new, "evt", 7, body, standard).is_ok());
+        assert!(verify_webhook(old, "evt", 7, body, standard).is_ok());
+        assert!(verify_heygen(new, body, header("heygen-signature")).is_ok());
+        assert!(
+            verify_heygen(old, body, header("heygen-signature")).is_err(),
+            "one signature there: the new"
+        );
     }
 }

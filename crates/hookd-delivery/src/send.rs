@@ -20,6 +20,8 @@ pub struct Outgoing<'a> {
     pub event_data: &'a str,
     /// The endpoint's secret; `None` for a callback, which goes unsigned.
     pub secret: Option<&'a EndpointSecret>,
+    /// The secret a rotation replaced, while its overlap lasts: it signs too.
+    pub previous_secret: Option<&'a EndpointSecret>,
 }
 
 impl DeliveryClient {
@@ -31,8 +33,11 @@ impl DeliveryClient {
             // secrets, so this means the database was edited by hand.
             Err(_) => return AttemptReport::refused("the endpoint's secret is unusable; rotate it"),
         };
+        // A previous secret that does not parse is left out: the current one signs.
+        let previous = outgoing.previous_secret.and_then(|secret| Signer::new(secret.expose()).ok());
         let body = payload::body(outgoing.event_type, outgoing.event_data);
-        let headers = payload::headers(outgoing.event_id, now_secs, &body, signer.as_ref());
+        let headers =
+            payload::headers(outgoing.event_id, now_secs, &body, signer.as_ref(), previous.as_ref());
         self.attempt(outgoing.url, &headers, body).await
     }
 }

@@ -197,11 +197,15 @@ pub trait EndpointStore: Send + Sync {
         endpoint_id: &EndpointId,
         now: UnixMillis,
     ) -> StoreResult<()>;
+    /// Replaces the endpoint's secret. With `overlap_until`, the secret it replaces
+    /// keeps signing beside it until then (a rotation during an earlier overlap ends
+    /// that one: only the secret just replaced is kept); without, it stops at once.
     async fn rotate_endpoint_secret(
         &self,
         account_id: &AccountId,
         endpoint_id: &EndpointId,
         secret: &EndpointSecret,
+        overlap_until: Option<UnixMillis>,
         now: UnixMillis,
     ) -> StoreResult<()>;
 }

@@ -130,6 +130,9 @@ pub struct ClaimedDelivery {
     pub endpoint_id: Option<EndpointId>,
     /// The endpoint's current secret: a rotation applies to every later attempt.
     pub secret: Option<EndpointSecret>,
+    /// The secret a rotation with overlap replaced, and until when it still signs
+    /// (beside the current one); the sender checks the time when it signs.
+    pub previous_secret: Option<(EndpointSecret, UnixMillis)>,
     /// Attempts made before this one.
     pub attempts_made: u32,
 }

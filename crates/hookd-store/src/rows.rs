@@ -175,6 +175,14 @@ pub(crate) fn claimed_delivery(row: &impl RecordRow, sealer: &SecretSealer) -> S
         ),
         _ => None,
     };
+    let previous_secret =
+        match (row.text_opt("previous_secret")?, row.int_opt("previous_secret_until")?, &endpoint_id) {
+            // One that does not open is left out: the current secret still signs.
+            (Some(sealed), Some(until), Some(endpoint_id)) => {
+                sealer.open(&sealed, endpoint_id.as_str()).ok().map(|secret| (secret, until))
+            }
+            _ => None,
+        };
     Ok(ClaimedDelivery {
         delivery_id: DeliveryId::parse(&row.text("delivery_id")?).map_err(|_| corrupt("delivery id"))?,
         event_id: EventId::parse(&row.text("event_id")?).map_err(|_| corrupt("delivery event id"))?,
@@ -183,6 +191,7 @@ pub(crate) fn claimed_delivery(row: &impl RecordRow, sealer: &SecretSealer) -> S
         url: row.text("url")?,
         endpoint_id,
         secret,
+        previous_secret,
         attempts_made: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
     })
 }

@@ -199,6 +199,7 @@ pub async fn test_endpoint(
         event_type: &event_type,
         event_data: &event_data.to_string(),
         secret: Some(&secret),
+        previous_secret: None,
     };
     let report = state.delivery.client.send(outgoing, now_millis() / 1000).await;
     Ok(Json(Data {

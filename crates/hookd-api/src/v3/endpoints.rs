@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use crate::envelope::{Data, Deleted, List, iso8601};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::query::list_envelope;
-use crate::extract::{Customer, JsonBody, PageParams, QueryParams, RequestBody, double_option};
+use crate::extract::{
+    Customer, JsonBody, OptionalJsonBody, PageParams, QueryParams, RequestBody, double_option,
+};
 use crate::openapi::{EndpointState, ResourceId, WebhookEventType, WebhookUrl};
 use crate::{ApiState, now_millis};
 
@@ -92,6 +94,25 @@ impl EndpointResponse {
         }
     }
 }
+
+/// Extension: the optional body of a rotation. Without it (HeyGen's rotation), the old
+/// secret stops at once.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// Seconds (1 to 604,800) the old secret keeps signing beside the new one:
+    /// `webhook-signature` carries both, `Heygen-Signature` the new one's.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 604_800)]
+    grace_period_seconds: Option<u32>,
+}
+
+impl RequestBody for RotateSecretRequest {
+    const FIELDS: &'static [&'static str] = &["grace_period_seconds"];
+}
+
+/// The longest overlap a rotation may ask for: a week.
+const MAX_GRACE_PERIOD_SECONDS: u32 = 604_800;
 
 /// The result of rotating an endpoint's secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -223,8 +244,10 @@ pub async fn delete_endpoint(
     post, path = "/v3/webhooks/endpoints/{endpoint_id}/rotate-secret", tag = "Webhooks",
     operation_id = "rotateWebhookSecret",
     params(("endpoint_id" = ResourceId, Path, description = "The endpoint's id")),
+    request_body(content = Option<RotateSecretRequest>, description = "Optional (extension): an overlap during which the old secret still signs"),
     responses(
         (status = 200, description = "The new secret", body = Data<RotateSecretResponse>),
+        (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
         (status = 401, description = "Authentication failed", body = ErrorEnvelope),
         (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
         (status = 404, description = "No such endpoint", body = ErrorEnvelope),
@@ -235,10 +258,23 @@ pub async fn rotate_secret(
     State(state): State<ApiState>,
     Customer(account_id): Customer,
     Path(endpoint_id): Path<String>,
+    OptionalJsonBody(request): OptionalJsonBody<RotateSecretRequest>,
 ) -> Result<Json<Data<RotateSecretResponse>>, ApiError> {
     let endpoint_id = parse_endpoint_id(&endpoint_id)?;
+    let grace = match request.grace_period_seconds {
+        Some(seconds @ 1..=MAX_GRACE_PERIOD_SECONDS) => Some(i64::from(seconds) * 1000),
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "grace_period_seconds",
+                "'grace_period_seconds' must be between 1 and 604800.",
+            ));
+        }
+        None => None,
+    };
+    let now = now_millis();
     let secret = EndpointSecret::generate();
-    state.store.rotate_endpoint_secret(&account_id, &endpoint_id, &secret, now_millis()).await?;
+    let overlap_until = grace.map(|grace| now + grace);
+    state.store.rotate_endpoint_secret(&account_id, &endpoint_id, &secret, overlap_until, now).await?;
     let data =
         RotateSecretResponse { endpoint_id: endpoint_id.to_string(), secret: secret.expose().to_owned() };
     Ok(Json(Data { data }))

@@ -146,16 +146,20 @@ impl EndpointStore for PostgresStore {
         account_id: &AccountId,
         endpoint_id: &EndpointId,
         secret: &EndpointSecret,
+        overlap_until: Option<UnixMillis>,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let result = sqlx::query(
-            "UPDATE endpoints SET secret = $1, updated_at = $2
+            // SET reads the row as it was: `previous_secret` takes the old `secret`.
+            "UPDATE endpoints SET previous_secret = CASE WHEN $5::BIGINT IS NULL THEN NULL ELSE secret END,
+                                  previous_secret_until = $5, secret = $1, updated_at = $2
              WHERE account_id = $3 AND endpoint_id = $4 AND deleted_at IS NULL",
         )
         .bind(self.sealer.seal(secret, endpoint_id.as_str()))
         .bind(now)
         .bind(account_id.as_str())
         .bind(endpoint_id.as_str())
+        .bind(overlap_until)
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 0 {

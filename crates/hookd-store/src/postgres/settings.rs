@@ -64,26 +64,31 @@ impl SettingsStore for PostgresStore {
     async fn reseal_secrets(&self, next: &SecretSealer) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         // Row locks: a create or rotate running now waits, then sees the new check.
-        let stored: Vec<(String, String)> =
-            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints FOR UPDATE")
+        let stored: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT endpoint_id, secret, previous_secret FROM endpoints FOR UPDATE")
                 .fetch_all(&mut *tx)
                 .await?;
         let mut ids = Vec::with_capacity(stored.len());
         let mut secrets = Vec::with_capacity(stored.len());
-        for (endpoint_id, secret) in &stored {
-            let resealed = self
-                .sealer
-                .reseal(secret, endpoint_id, next)
-                .map_err(|_| StoreError::unopenable_secret(endpoint_id))?;
+        let mut previous_secrets = Vec::with_capacity(stored.len());
+        for (endpoint_id, secret, previous) in &stored {
+            let reseal = |sealed: &str| {
+                self.sealer
+                    .reseal(sealed, endpoint_id, next)
+                    .map_err(|_| StoreError::unopenable_secret(endpoint_id))
+            };
             ids.push(endpoint_id.clone());
-            secrets.push(resealed);
+            secrets.push(reseal(secret)?);
+            previous_secrets.push(previous.as_deref().map(reseal).transpose()?);
         }
         sqlx::query(
-            "UPDATE endpoints SET secret = r.secret FROM UNNEST($1::text[], $2::text[]) AS r(endpoint_id, secret) \
+            "UPDATE endpoints SET secret = r.secret, previous_secret = r.previous_secret \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS r(endpoint_id, secret, previous_secret) \
              WHERE endpoints.endpoint_id = r.endpoint_id",
         )
         .bind(&ids)
         .bind(&secrets)
+        .bind(&previous_secrets)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")

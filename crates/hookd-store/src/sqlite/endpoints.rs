@@ -148,12 +148,16 @@ impl EndpointStore for SqliteStore {
         account_id: &AccountId,
         endpoint_id: &EndpointId,
         secret: &EndpointSecret,
+        overlap_until: Option<UnixMillis>,
         now: UnixMillis,
     ) -> StoreResult<()> {
         let result = sqlx::query(
-            "UPDATE endpoints SET secret = ?, updated_at = ?
-             WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+            // SET reads the row as it was: `previous_secret` takes the old `secret`.
+            "UPDATE endpoints SET previous_secret = CASE WHEN ?1 IS NULL THEN NULL ELSE secret END,
+                                  previous_secret_until = ?1, secret = ?2, updated_at = ?3
+             WHERE account_id = ?4 AND endpoint_id = ?5 AND deleted_at IS NULL",
         )
+        .bind(overlap_until)
         .bind(self.sealer.seal(secret, endpoint_id.as_str()))
         .bind(now)
         .bind(account_id.as_str())

@@ -121,15 +121,19 @@ impl SettingsStore for SqliteStore {
 
     async fn reseal_secrets(&self, next: &SecretSealer) -> StoreResult<u64> {
         let mut tx = self.writer.begin().await?;
-        let stored: Vec<(String, String)> =
-            sqlx::query_as("SELECT endpoint_id, secret FROM endpoints").fetch_all(&mut *tx).await?;
-        for (endpoint_id, secret) in &stored {
-            let resealed = self
-                .sealer
-                .reseal(secret, endpoint_id, next)
-                .map_err(|_| StoreError::unopenable_secret(endpoint_id))?;
-            sqlx::query("UPDATE endpoints SET secret = ? WHERE endpoint_id = ?")
-                .bind(resealed)
+        let stored: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT endpoint_id, secret, previous_secret FROM endpoints")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (endpoint_id, secret, previous) in &stored {
+            let reseal = |sealed: &str| {
+                self.sealer
+                    .reseal(sealed, endpoint_id, next)
+                    .map_err(|_| StoreError::unopenable_secret(endpoint_id))
+            };
+            sqlx::query("UPDATE endpoints SET secret = ?, previous_secret = ? WHERE endpoint_id = ?")
+                .bind(reseal(secret)?)
+                .bind(previous.as_deref().map(reseal).transpose()?)
                 .bind(endpoint_id)
                 .execute(&mut *tx)
                 .await?;

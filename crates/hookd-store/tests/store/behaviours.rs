@@ -85,7 +85,9 @@ pub async fn another_accounts_endpoint_is_not_found_for_any_operation(store: &dy
     assert!(is_not_found(store.get_endpoint(&other, id).await));
     let patch = EndpointPatch { status: Some(EndpointStatus::Disabled), ..Default::default() };
     assert!(is_not_found(store.update_endpoint(&other, id, &patch, NOW).await));
-    assert!(is_not_found(store.rotate_endpoint_secret(&other, id, &EndpointSecret::generate(), NOW).await));
+    assert!(is_not_found(
+        store.rotate_endpoint_secret(&other, id, &EndpointSecret::generate(), None, NOW).await
+    ));
     assert!(is_not_found(store.delete_endpoint(&other, id, NOW).await));
     let page = PageRequest { before: None, limit: 100 };
     assert!(store.list_endpoints(&other, page).await.expect("list").items.is_empty());
@@ -150,7 +152,7 @@ pub async fn deleted_endpoint_disappears_from_get_and_list(store: &dyn Store) {
 pub async fn rotated_secret_replaces_the_old_one(store: &dyn Store) {
     let (account, endpoint) = account_with_endpoint(store).await;
     let secret = EndpointSecret::generate();
-    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &secret, NOW).await.expect("rotate");
+    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &secret, None, NOW).await.expect("rotate");
     let read = stored_secret(store, &account, &endpoint.endpoint_id).await;
     assert_eq!(read, secret);
     assert_ne!(read, endpoint.secret);
@@ -287,7 +289,7 @@ async fn listed_ids(store: &dyn Store, account: &AccountId, query: EventQuery) -
 
 // ---- the delivery queue ----
 
-fn event_of(account_id: &AccountId, event_type: &str, entity_id: Option<&str>) -> Event {
+pub fn event_of(account_id: &AccountId, event_type: &str, entity_id: Option<&str>) -> Event {
     Event {
         event_id: EventId::new_random(),
         account_id: account_id.clone(),
@@ -779,4 +781,39 @@ pub async fn recovery_resends_exactly_the_deliveries_that_failed_in_the_window(s
     assert!(is_not_found(store.recover_failed(&other, &endpoint, window, false, NOW).await));
     store.delete_endpoint(&account, &endpoint, NOW).await.expect("delete");
     assert!(is_not_found(store.recover_failed(&account, &endpoint, window, true, NOW).await));
+}
+
+/// Publishes one event to the endpoint made by `account_with_endpoint`, claims its
+/// delivery, sets it aside for good and returns the secrets the claim carried.
+async fn secrets_a_claim_carries(
+    store: &dyn Store,
+    account: &AccountId,
+) -> (Option<EndpointSecret>, Option<(EndpointSecret, i64)>) {
+    let event = event_of(account, "avatar_video.success", Some("entity-0"));
+    store.publish_events(&[event]).await.expect("publish");
+    let claimed = claim(store, NOW + 1, 10, 8).await;
+    assert_eq!(claimed.len(), 1);
+    let lease = (claimed[0].delivery_id.clone(), NOW + 1 + LEASE);
+    store.release_claims(&[lease], i64::MAX).await.expect("set aside");
+    (claimed[0].secret.clone(), claimed[0].previous_secret.clone())
+}
+
+pub async fn a_rotation_with_overlap_keeps_only_the_replaced_secret_until_then(store: &dyn Store) {
+    let (account, endpoint) = account_with_endpoint(store).await;
+    let id = &endpoint.endpoint_id;
+    let second = EndpointSecret::generate();
+    store.rotate_endpoint_secret(&account, id, &second, Some(NOW + 5_000), NOW).await.expect("rotate");
+    let (current, previous) = secrets_a_claim_carries(store, &account).await;
+    assert_eq!(current, Some(second.clone()));
+    assert_eq!(previous, Some((endpoint.secret.clone(), NOW + 5_000)), "the replaced secret, until then");
+
+    let third = EndpointSecret::generate();
+    store.rotate_endpoint_secret(&account, id, &third, Some(NOW + 9_000), NOW).await.expect("rotate");
+    let (current, previous) = secrets_a_claim_carries(store, &account).await;
+    assert_eq!(current, Some(third));
+    assert_eq!(previous, Some((second, NOW + 9_000)), "a second rotation ends the first overlap");
+
+    store.rotate_endpoint_secret(&account, id, &EndpointSecret::generate(), None, NOW).await.expect("rotate");
+    let (_, previous) = secrets_a_claim_carries(store, &account).await;
+    assert_eq!(previous, None, "without an overlap the old secret stops at once");
 }

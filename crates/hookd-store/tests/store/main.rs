@@ -93,6 +93,7 @@ conformance!(
     released_claims_are_due_at_once_unless_claimed_again,
     claims_released_until_later_are_due_only_then,
     recovery_resends_exactly_the_deliveries_that_failed_in_the_window,
+    a_rotation_with_overlap_keeps_only_the_replaced_secret_until_then,
 );
 
 #[tokio::test]

@@ -32,7 +32,7 @@ async fn sqlite_files_never_hold_a_secret_in_clear() {
     let store = SqliteStore::open(&path, sealer()).await.expect("open");
     let (account, endpoint) = behaviours::account_with_endpoint(&store).await;
     let rotated = EndpointSecret::generate();
-    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, 1).await.expect("rotate");
+    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, None, 1).await.expect("rotate");
 
     let read = behaviours::stored_secret(&store, &account, &endpoint.endpoint_id).await;
     assert_eq!(read, rotated, "the store opens what it sealed");
@@ -92,7 +92,7 @@ async fn postgres_never_stores_a_secret_in_clear_and_refuses_a_wrong_key() {
     let store = PostgresStore::connect(database.url(), &options, sealer()).await.expect("open");
     let (account, endpoint) = behaviours::account_with_endpoint(&store).await;
     let rotated = EndpointSecret::generate();
-    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, 1).await.expect("rotate");
+    store.rotate_endpoint_secret(&account, &endpoint.endpoint_id, &rotated, None, 1).await.expect("rotate");
 
     let raw = sqlx::PgPool::connect(database.url()).await.expect("raw connection");
     let stored: String =
@@ -110,7 +110,8 @@ async fn postgres_never_stores_a_secret_in_clear_and_refuses_a_wrong_key() {
     database.drop_database().await.expect("drop the scratch database");
 }
 
-/// Three endpoints, their secrets re-sealed under `other_sealer()`.
+/// Three endpoints, their secrets re-sealed under `other_sealer()`; the first one in a
+/// secret rotation's overlap, so its previous secret is re-sealed too.
 async fn rotate(store: &dyn Store) -> (AccountId, Vec<behaviours::TestEndpoint>) {
     let (account, first) = behaviours::account_with_endpoint(store).await;
     let mut endpoints = vec![first];
@@ -122,16 +123,29 @@ async fn rotate(store: &dyn Store) -> (AccountId, Vec<behaviours::TestEndpoint>)
         store.create_endpoint(&endpoint.record, &endpoint.secret).await.expect("create");
         endpoints.push(endpoint);
     }
+    let rotated = EndpointSecret::generate();
+    let first = &endpoints[0].endpoint_id;
+    store.rotate_endpoint_secret(&account, first, &rotated, Some(i64::MAX), 1).await.expect("overlap");
+    endpoints.push(behaviours::TestEndpoint { record: endpoints[0].record.clone(), secret: rotated });
     assert_eq!(store.reseal_secrets(&other_sealer()).await.expect("reseal"), 3);
     (account, endpoints)
 }
 
-/// After a rotation the new key opens every secret unchanged.
+/// After a rotation the new key opens every secret unchanged, the first endpoint's
+/// previous one (still in its overlap) included. `endpoints` ends with the first
+/// endpoint again, holding its current secret.
 async fn assert_rotated(store: &dyn Store, account: &AccountId, endpoints: &[behaviours::TestEndpoint]) {
-    for endpoint in endpoints {
+    let (first, others, current) = (&endpoints[0], &endpoints[1..3], &endpoints[3]);
+    for endpoint in others.iter().chain([current]) {
         let read = behaviours::stored_secret(store, account, &endpoint.endpoint_id).await;
         assert_eq!(read, endpoint.secret, "the same secret under the new key");
     }
+    let event = behaviours::event_of(account, "avatar_video.success", Some("entity-0"));
+    store.publish_events(&[event]).await.expect("publish");
+    let claimed = store.claim_due(i64::MAX - 1, 10, 8, i64::MAX).await.expect("claim");
+    let to_first =
+        claimed.iter().find(|c| c.endpoint_id.as_ref() == Some(&first.endpoint_id)).expect("first");
+    assert_eq!(to_first.previous_secret, Some((first.secret.clone(), i64::MAX)), "the overlap's secret too");
 }
 
 #[tokio::test]

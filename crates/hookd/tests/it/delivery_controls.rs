@@ -101,3 +101,94 @@ async fn recover_refuses_bad_windows_naming_the_field_and_other_accounts_endpoin
     foreign.assert_error(404, "not_found", None);
     recover(&app, "not-an-id", json!({"since": now})).await.assert_error(404, "not_found", None);
 }
+
+async fn rotate(app: &TestApp, endpoint_id: &str, body: Option<Value>) -> crate::support::Reply {
+    let request = app.customer(Method::POST, &format!("/v3/webhooks/endpoints/{endpoint_id}/rotate-secret"));
+    send(match body {
+        Some(body) => request.json(&body),
+        None => request,
+    })
+    .await
+}
+
+/// Which of `secrets` each signature header of a delivery verifies with.
+fn verifying(request: &crate::support::receiver::Received, secrets: &[&str]) -> (Vec<bool>, Vec<bool>) {
+    let id = request.header("webhook-id");
+    let timestamp: i64 = request.header("webhook-timestamp").parse().expect("timestamp");
+    let standard = secrets
+        .iter()
+        .map(|secret| {
+            hookd_signature::verify_webhook(
+                secret,
+                id,
+                timestamp,
+                &request.body,
+                request.header("webhook-signature"),
+            )
+            .is_ok()
+        })
+        .collect();
+    let heygen = secrets
+        .iter()
+        .map(|secret| {
+            hookd_signature::verify_heygen(secret, &request.body, request.header("heygen-signature")).is_ok()
+        })
+        .collect();
+    (standard, heygen)
+}
+
+#[tokio::test]
+async fn a_rotation_with_overlap_signs_with_both_secrets_until_it_ends() {
+    let mut receiver = TestReceiver::start().await;
+    let app = TestApp::spawn().await;
+    let created = app.create_endpoint(json!({"url": receiver.url("/overlap")})).await;
+    let (id, old) =
+        (created["endpoint_id"].as_str().expect("id"), created["secret"].as_str().expect("secret"));
+    let account = app.default_account().await;
+
+    let rotated = rotate(&app, id, Some(json!({"grace_period_seconds": 3}))).await;
+    let data = rotated.assert_ok();
+    assert_eq!(data.as_object().expect("object").len(), 2, "HeyGen's answer, unchanged: {}", rotated.raw);
+    let new = data["secret"].as_str().expect("secret").to_owned();
+
+    app.publish(event(&account, 1)).await;
+    let during = receiver.next().await;
+    assert_eq!(during.header("webhook-signature").split(' ').count(), 2, "v1,<new> v1,<old>");
+    let (standard, heygen) = verifying(&during, &[&new, old]);
+    assert_eq!(standard, [true, true], "Standard Webhooks verifiers accept either secret");
+    assert_eq!(heygen, [true, false], "Heygen-Signature is the new secret's");
+
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    app.publish(event(&account, 2)).await;
+    let after = receiver.next().await;
+    let (standard, heygen) = verifying(&after, &[&new, old]);
+    assert_eq!(standard, [true, false], "after the overlap only the new secret signs");
+    assert_eq!(heygen, [true, false]);
+
+    let third = rotate(&app, id, None).await.assert_ok()["secret"].as_str().expect("secret").to_owned();
+    app.publish(event(&account, 3)).await;
+    let (standard, _) = verifying(&receiver.next().await, &[&third, &new]);
+    assert_eq!(standard, [true, false], "without a body, HeyGen's rotation: the old secret stops at once");
+}
+
+#[tokio::test]
+async fn a_rotation_refuses_an_overlap_out_of_range() {
+    let app = TestApp::spawn().await;
+    let created = app.create_endpoint(json!({"url": crate::support::receiver_url(1)})).await;
+    let id = created["endpoint_id"].as_str().expect("id");
+    for body in [
+        json!({"grace_period_seconds": 0}),
+        json!({"grace_period_seconds": 604_801}),
+        json!({"grace_period_seconds": "1h"}),
+        json!({"grace_period_seconds": -1}),
+    ] {
+        rotate(&app, id, Some(body)).await.assert_error(
+            400,
+            "invalid_parameter",
+            Some("grace_period_seconds"),
+        );
+    }
+    rotate(&app, id, Some(json!({"grace": 5}))).await.assert_error(400, "invalid_parameter", Some("grace"));
+    let listed = send(app.customer(Method::GET, "/v3/webhooks/endpoints")).await;
+    assert!(listed.assert_ok()[0]["secret"].is_null());
+}
