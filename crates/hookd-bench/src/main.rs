@@ -41,7 +41,8 @@ struct Args {
     #[arg(long, value_parser = ["a", "b", "c", "d", "g"])]
     scenario: Option<String>,
     /// The share of requests, in percent, the receiver answers 500 at random. hookd
-    /// then retries on a 1 s schedule, so retries come within the run.
+    /// then retries every second, 30 times, so retries come within the run and none
+    /// runs out (0.3^31 is nil).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     fail_percent: u8,
     /// Events to publish.
@@ -95,7 +96,7 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
     let arrivals = Arc::new(Mutex::new(Arrivals::default()));
     let receiver_url = receiver::start(arrivals.clone(), args.fail_percent).await?;
     let hookd_flags: Vec<String> = if args.fail_percent > 0 {
-        vec!["--retry-schedule".into(), ["1s"; 12].join(",")]
+        vec!["--retry-schedule".into(), ["1s"; 30].join(",")]
     } else {
         Vec::new()
     };
