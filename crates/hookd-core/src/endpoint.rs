@@ -210,6 +210,29 @@ impl EntityId {
     }
 }
 
+/// The customer's own reference for a one-off callback (`callback_id`), echoed in the
+/// event it is delivered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackId(String);
+
+/// A `callback_id` over 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'callback_id' must be at most 255 characters")]
+pub struct CallbackIdTooLong;
+
+impl CallbackId {
+    pub fn parse(raw: String) -> Result<Self, CallbackIdTooLong> {
+        if raw.chars().count() > MAX_ENTITY_ID_LEN {
+            return Err(CallbackIdTooLong);
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Whether an endpoint receives new deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointStatus {

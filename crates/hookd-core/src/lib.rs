@@ -4,6 +4,7 @@
 //! randomness from the OS CSPRNG only where a secret or id is minted. These types are
 //! not the wire format; `hookd-api` owns the JSON shapes.
 
+pub mod account;
 pub mod catalog;
 pub mod cursor;
 pub mod delivery;
@@ -17,12 +18,14 @@ pub mod sealing;
 pub mod secret;
 pub mod video;
 
+pub use account::{AccountName, InvalidAccountName};
 pub use catalog::{EventCatalog, EventTypeInfo};
 pub use cursor::{Cursor, CursorError, CursorKey};
 pub use delivery::{AttemptVerdict, DeliveryState, RetryPolicy};
 pub use destination::{DestinationPolicy, RefusedDestination};
 pub use endpoint::{
-    EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter, EventFilterError, UrlError, UrlRules,
+    CallbackId, CallbackIdTooLong, EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter,
+    EventFilterError, UrlError, UrlRules,
 };
 pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, VideoId};
 pub use recovery::{RecoveryWindow, RecoveryWindowError};

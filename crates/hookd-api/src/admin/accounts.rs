@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use hookd_core::{AccountId, ApiKey, ApiKeyId};
+use hookd_core::{AccountId, AccountName, ApiKey, ApiKeyId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,8 +12,6 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, RequestBody};
 use crate::openapi::ResourceId;
 use crate::{ApiState, now_millis};
-
-const MAX_NAME_CHARS: usize = 255;
 
 /// Body of `POST /admin/v1/accounts`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,12 +61,10 @@ pub async fn create_account(
     State(state): State<ApiState>,
     JsonBody(request): JsonBody<CreateAccountRequest>,
 ) -> Result<Json<Data<AccountCreated>>, ApiError> {
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_parameter("name", "'name' must be 1-255 printable characters."));
-    }
+    let name = AccountName::parse(&request.name)
+        .map_err(|error| ApiError::invalid_parameter("name", format!("{error}.")))?;
     let key = ApiKey::generate();
-    let account = state.store.create_account(name, &key, now_millis()).await?;
+    let account = state.store.create_account(name.as_str(), &key, now_millis()).await?;
     tracing::info!(account_id = %account.account_id, key_id = %key.key_id(), "account created");
     Ok(Json(Data {
         data: AccountCreated {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hookd_core::{AccountId, EndpointUrl, EventId};
+use hookd_core::{AccountId, CallbackId, EndpointUrl, EntityId, EventId};
 use hookd_store::{Event, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +19,6 @@ use crate::{ApiState, now_millis};
 
 const MAX_EVENT_DATA_BYTES: usize = 256 * 1024;
 const MAX_BATCH: usize = 1000;
-const MAX_ID_CHARS: usize = 255;
 
 /// One event to publish.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,13 +178,16 @@ fn to_event(
             "'event_data' must be at most 256 KiB.",
         ));
     }
-    let limited = |value: Option<String>, field: &str| match value {
-        Some(value) if value.chars().count() > MAX_ID_CHARS => Err(ApiError::invalid_parameter(
-            param(field),
-            format!("'{field}' must be at most 255 characters."),
-        )),
-        other => Ok(other),
-    };
+    let entity_id = request
+        .entity_id
+        .map(EntityId::parse)
+        .transpose()
+        .map_err(|error| ApiError::invalid_parameter(param("entity_id"), format!("{error}.")))?;
+    let callback_id = request
+        .callback_id
+        .map(CallbackId::parse)
+        .transpose()
+        .map_err(|error| ApiError::invalid_parameter(param("callback_id"), format!("{error}.")))?;
     let callback_url =
         request.callback_url.map(|url| EndpointUrl::parse(&url, &state.url_rules)).transpose().map_err(
             |error| ApiError::invalid_parameter(param("callback_url"), format!("'callback_url' {error}.")),
@@ -194,10 +196,10 @@ fn to_event(
         event_id: EventId::new_time_ordered(now),
         account_id,
         event_type: request.event_type,
-        entity_id: limited(request.entity_id, "entity_id")?,
+        entity_id: entity_id.map(EntityId::into_string),
         event_data,
         callback_url: callback_url.map(|url| url.as_str().to_owned()),
-        callback_id: limited(request.callback_id, "callback_id")?,
+        callback_id: callback_id.map(CallbackId::into_string),
         created_at: now,
     })
 }

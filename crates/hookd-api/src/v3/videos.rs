@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use hookd_core::{AccountId, EndpointUrl, VideoId, VideoStatus};
+use hookd_core::{AccountId, CallbackId, EndpointUrl, VideoId, VideoStatus};
 use hookd_store::Video;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -193,10 +193,11 @@ fn validate(state: &ApiState, account_id: AccountId, request: Map<String, Value>
         .map(|url| EndpointUrl::parse(&url, &state.url_rules))
         .transpose()
         .map_err(|error| ApiError::invalid_parameter("callback_url", format!("'callback_url' {error}.")))?;
-    let callback_id = optional_string("callback_id")?;
-    if callback_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CALLBACK_ID_CHARS) {
-        return Err(invalid("callback_id", "'callback_id' must be at most 255 characters."));
-    }
+    let callback_id = optional_string("callback_id")?
+        .map(CallbackId::parse)
+        .transpose()
+        .map_err(|error| ApiError::invalid_parameter("callback_id", format!("{error}.")))?
+        .map(CallbackId::into_string);
     let output_format = optional_string("output_format")?.unwrap_or_else(|| "mp4".to_owned());
     if !matches!(output_format.as_str(), "mp4" | "webm") {
         return Err(invalid("output_format", "'output_format' must be 'mp4' or 'webm'."));
