@@ -126,3 +126,51 @@ where
 {
     Option::<T>::deserialize(deserializer).map(Some)
 }
+
+/// JSON Schema's `integer`, which the published document promises, is any number
+/// with no fractional part, `5.0` included; serde's integers refuse `5.0`. This
+/// takes both (within `i64`) and refuses `5.5`, `"5"` and `null`.
+/// Use with `#[serde(deserialize_with = "json_integer")]` on an `i64`.
+pub fn json_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    whole(serde_json::Number::deserialize(deserializer)?)
+}
+
+/// [`json_integer`] for an optional field (`null` or missing is `None`).
+/// Use with `#[serde(default, deserialize_with = "optional_json_integer")]`.
+pub fn optional_json_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Option::<serde_json::Number>::deserialize(deserializer)?.map(whole).transpose()
+}
+
+fn whole<E: serde::de::Error>(number: serde_json::Number) -> Result<i64, E> {
+    // 2^63 as f64: every whole f64 below it in size converts exactly.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    number
+        .as_i64()
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < LIMIT).map(|f| f as i64))
+        .ok_or_else(|| E::custom(format!("expected a whole number, got {number}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Window {
+        #[serde(deserialize_with = "super::json_integer")]
+        since: i64,
+        #[serde(default, deserialize_with = "super::optional_json_integer")]
+        until: Option<i64>,
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_part_are_integers() {
+        let parse = |json: &str| serde_json::from_str::<Window>(json).map(|w| (w.since, w.until));
+        assert_eq!(parse(r#"{"since": 5}"#).ok(), Some((5, None)));
+        assert_eq!(parse(r#"{"since": 5.0, "until": -7.0}"#).ok(), Some((5, Some(-7))));
+        assert_eq!(parse(r#"{"since": 5, "until": null}"#).ok(), Some((5, None)));
+        for refused in [r#"{"since": 5.5}"#, r#"{"since": "5"}"#, r#"{"since": null}"#, r#"{"since": 1e300}"#]
+        {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
+}

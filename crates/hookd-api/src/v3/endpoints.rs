@@ -14,6 +14,7 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::query::list_envelope;
 use crate::extract::{
     Customer, JsonBody, OptionalJsonBody, PageParams, QueryParams, RequestBody, double_option,
+    optional_json_integer,
 };
 use crate::openapi::{EndpointState, ResourceId, WebhookEventType, WebhookUrl};
 use crate::{ApiState, now_millis};
@@ -102,9 +103,9 @@ impl EndpointResponse {
 pub struct RotateSecretRequest {
     /// Seconds (1 to 604,800) the old secret keeps signing beside the new one:
     /// `webhook-signature` carries both, `Heygen-Signature` the new one's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_json_integer")]
     #[schema(minimum = 1, maximum = 604_800)]
-    grace_period_seconds: Option<u32>,
+    grace_period_seconds: Option<i64>,
 }
 
 impl RequestBody for RotateSecretRequest {
@@ -112,7 +113,7 @@ impl RequestBody for RotateSecretRequest {
 }
 
 /// The longest overlap a rotation may ask for: a week.
-const MAX_GRACE_PERIOD_SECONDS: u32 = 604_800;
+const MAX_GRACE_PERIOD_SECONDS: i64 = 604_800;
 
 /// The result of rotating an endpoint's secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -262,7 +263,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<Data<RotateSecretResponse>>, ApiError> {
     let endpoint_id = parse_endpoint_id(&endpoint_id)?;
     let grace = match request.grace_period_seconds {
-        Some(seconds @ 1..=MAX_GRACE_PERIOD_SECONDS) => Some(i64::from(seconds) * 1000),
+        Some(seconds @ 1..=MAX_GRACE_PERIOD_SECONDS) => Some(seconds * 1000),
         Some(_) => {
             return Err(ApiError::invalid_parameter(
                 "grace_period_seconds",

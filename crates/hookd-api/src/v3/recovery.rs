@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::envelope::Data;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{Customer, JsonBody, RequestBody};
+use crate::extract::{Customer, JsonBody, RequestBody, json_integer, optional_json_integer};
 use crate::openapi::ResourceId;
 use crate::{ApiState, now_millis};
 
@@ -19,9 +19,10 @@ use crate::{ApiState, now_millis};
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
     /// Unix seconds; not in the future, and at most 30 days before `until`.
+    #[serde(deserialize_with = "json_integer")]
     since: i64,
     /// Unix seconds, not before `since`; default now.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_json_integer")]
     until: Option<i64>,
     /// Only count what would be sent again.
     #[serde(default)]
