@@ -102,6 +102,29 @@ impl Dispatcher {
         self.client.clone()
     }
 
+    /// One pass driven by the caller instead of the clock: claims every delivery due
+    /// at `now`, attempts each in turn (real HTTP), and records the outcomes, with
+    /// `now` as the attempts' time and the base of their retry times. For tests about
+    /// what happens rather than when: calling it again with a later `now` walks a
+    /// retry schedule without waiting for it. Not to be mixed with [`Self::run`] on
+    /// the same database. Returns how many attempts it made.
+    pub async fn step(&self, now: UnixMillis) -> StoreResult<usize> {
+        let lease = self.config.attempt_timeout + LEASE_MARGIN;
+        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let per_target = self.config.max_in_flight_per_endpoint.saturating_mul(CLAIM_AHEAD_PER_DESTINATION);
+        let claimed = self.store.claim_due(now, u32::MAX, per_target, lease_until).await?;
+        let mut outcomes = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            outcomes
+                .push(attempt_delivery(&self.client, &self.config.retry, delivery, Clock::Fixed(now)).await);
+        }
+        if !outcomes.is_empty() {
+            let disable_after = i64::try_from(self.config.disable_after.as_millis()).unwrap_or(i64::MAX);
+            self.store.record_outcomes(&outcomes, now.saturating_sub(disable_after)).await?;
+        }
+        Ok(outcomes.len())
+    }
+
     /// Claims and sends until `shutdown`, then lets attempts in flight finish (they
     /// are bounded by the attempt timeout) and their outcomes be written. Claimed
     /// deliveries not yet started are released.
@@ -319,12 +342,29 @@ impl Dispatcher {
         let client = self.client.clone();
         let retry = self.config.retry.clone();
         async move {
-            let outcome = attempt_delivery(&client, &retry, delivery).await;
+            let outcome = attempt_delivery(&client, &retry, delivery, Clock::Wall).await;
             let succeeded = outcome.next == NextStep::Delivered;
             // The writer only stops after every sender is gone, so this cannot fail
             // while the dispatcher runs.
             let _ = outcomes.send(outcome);
             succeeded
+        }
+    }
+}
+
+/// What an attempt reads the time from: the wall clock, or (in [`Dispatcher::step`]) a
+/// time the caller chose, so a test can move through a retry schedule at once.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    Wall,
+    Fixed(UnixMillis),
+}
+
+impl Clock {
+    fn now(self) -> UnixMillis {
+        match self {
+            Self::Wall => now_millis(),
+            Self::Fixed(at) => at,
         }
     }
 }
@@ -335,8 +375,9 @@ async fn attempt_delivery(
     client: &DeliveryClient,
     retry: &RetryPolicy,
     delivery: ClaimedDelivery,
+    clock: Clock,
 ) -> AttemptOutcome {
-    let attempted_at = now_millis();
+    let attempted_at = clock.now();
     let outgoing = Outgoing {
         url: &delivery.url,
         event_id: delivery.event_id.as_str(),
@@ -356,7 +397,7 @@ async fn attempt_delivery(
     let next = match verdict {
         AttemptVerdict::Delivered => NextStep::Delivered,
         AttemptVerdict::RetryAfter(delay) => {
-            NextStep::RetryAt(now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+            NextStep::RetryAt(clock.now() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
         }
         AttemptVerdict::GiveUp => NextStep::Failed,
     };

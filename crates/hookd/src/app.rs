@@ -90,6 +90,13 @@ impl App {
         })
     }
 
+    /// Takes the dispatcher out, so the app serves without delivering and the caller
+    /// drives deliveries itself with [`Dispatcher::step`] (tests about logic rather
+    /// than timing). `None` if this instance does not deliver (`--role api`).
+    pub fn take_dispatcher(&mut self) -> Option<Dispatcher> {
+        self.dispatcher.take()
+    }
+
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use hookd_signature::{verify_heygen, verify_webhook};
 use reqwest::Method;
@@ -101,11 +100,22 @@ async fn fan_out_follows_event_lists_entity_scope_status_and_accounts() {
 
 #[tokio::test]
 async fn a_receiver_failing_twice_gets_a_third_identical_attempt() {
-    let app = TestApp::spawn_with(&["--retry-schedule", "100ms,100ms,100ms"]).await;
+    // The default schedule (5 s, then 30 s, ±10 %), walked by stepping the dispatcher.
+    let (app, dispatcher) = TestApp::spawn_stepped(&[]).await;
     let mut receiver = TestReceiver::start().await;
     receiver.script([Answer::Status(500), Answer::Status(503)]);
     endpoint_to(&app, receiver.url("/flaky"), json!({})).await;
     let event_id = app.publish(event(&app.default_account().await, "avatar_video.fail")).await;
+
+    let start = hookd_store::now_millis();
+    let dispatcher = &dispatcher;
+    let step = |at: i64| async move { dispatcher.step(start + at).await.expect("step") };
+    assert_eq!(step(0).await, 1, "the first attempt is immediate");
+    assert_eq!(step(4_000).await, 0, "no retry before the first delay (5 s - 10 %)");
+    assert_eq!(step(6_000).await, 1, "the second attempt after it");
+    assert_eq!(step(6_000 + 26_000).await, 0, "nor before the second (30 s - 10 %)");
+    assert_eq!(step(6_000 + 34_000).await, 1);
+    assert_eq!(step(24 * 3_600_000).await, 0, "delivered: nothing more");
 
     let attempts = [receiver.next().await, receiver.next().await, receiver.next().await];
     for attempt in &attempts[1..] {
@@ -124,19 +134,20 @@ async fn a_receiver_failing_twice_gets_a_third_identical_attempt() {
 
 #[tokio::test]
 async fn retry_after_on_429_holds_the_next_attempt_back() {
-    let app = TestApp::spawn_with(&["--retry-schedule", "100ms"]).await;
+    let (app, dispatcher) = TestApp::spawn_stepped(&["--retry-schedule", "100ms"]).await;
     let mut receiver = TestReceiver::start().await;
-    receiver.script([Answer::StatusWith(429, vec![("retry-after", "2".into())])]);
+    receiver.script([Answer::StatusWith(429, vec![("retry-after", "120".into())])]);
     endpoint_to(&app, receiver.url("/limited"), json!({})).await;
     app.publish(event(&app.default_account().await, "avatar_video.success")).await;
-    let first = receiver.next().await;
-    let second = receiver.next().await;
-    // Ordering guaranteed by the policy, not a speed claim: the retry cannot come earlier.
-    assert!(
-        second.at.duration_since(first.at) >= Duration::from_secs(2),
-        "retried after {:?}",
-        second.at - first.at
+    let start = hookd_store::now_millis();
+    assert_eq!(dispatcher.step(start).await.expect("step"), 1);
+    assert_eq!(
+        dispatcher.step(start + 119_000).await.expect("step"),
+        0,
+        "Retry-After beats the 100 ms schedule"
     );
+    assert_eq!(dispatcher.step(start + 120_000).await.expect("step"), 1, "and the retry comes when it says");
+    assert_eq!(receiver.drain().len(), 2);
 }
 
 #[tokio::test]
@@ -275,11 +286,15 @@ async fn a_receiver_with_an_untrusted_certificate_is_a_failed_attempt_that_sends
 
 #[tokio::test]
 async fn an_exhausted_schedule_fails_the_delivery_and_stops() {
-    let app = TestApp::spawn_with(&["--retry-schedule", "100ms"]).await;
+    let (app, dispatcher) = TestApp::spawn_stepped(&["--retry-schedule", "1h"]).await;
     let mut receiver = TestReceiver::start().await;
     receiver.always(Answer::Status(500));
     endpoint_to(&app, receiver.url("/down"), json!({})).await;
     let event_id = app.publish(event(&app.default_account().await, "avatar_video.success")).await;
+    let start = hookd_store::now_millis();
+    assert_eq!(dispatcher.step(start).await.expect("step"), 1);
+    assert_eq!(dispatcher.step(start + 7_000_000).await.expect("step"), 1, "the one retry, an hour on");
+    assert_eq!(dispatcher.step(start + 30 * 86_400_000).await.expect("step"), 0, "then nothing");
     let settled = app.settled_deliveries(&event_id).await;
     assert_eq!(settled[0]["status"], "failed");
     assert_eq!(settled[0]["attempts"].as_array().map(Vec::len), Some(2));

@@ -107,9 +107,27 @@ impl TestApp {
         Self::start(data_dir, extra).await
     }
 
+    /// Starts hookd without its delivery loop: the test sends due deliveries itself
+    /// with the returned dispatcher's `step(now)`, at times it chooses, so a retry
+    /// schedule is walked without waiting for it.
+    pub async fn spawn_stepped(extra: &[&str]) -> (Self, hookd_delivery::Dispatcher) {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let (app, dispatcher) = Self::start_with(data_dir, extra, true).await;
+        (app, dispatcher.expect("an instance that delivers"))
+    }
+
     /// Starts hookd with extra `serve` flags on the given data directory.
     pub async fn start(data_dir: TempDir, extra: &[&str]) -> Self {
-        let app = App::build(&serve_args(data_dir.path(), extra)).await.expect("hookd starts");
+        Self::start_with(data_dir, extra, false).await.0
+    }
+
+    async fn start_with(
+        data_dir: TempDir,
+        extra: &[&str],
+        stepped: bool,
+    ) -> (Self, Option<hookd_delivery::Dispatcher>) {
+        let mut app = App::build(&serve_args(data_dir.path(), extra)).await.expect("hookd starts");
+        let dispatcher = if stepped { app.take_dispatcher() } else { None };
         let base_url = format!("http://{}", app.local_addr().expect("bound"));
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
@@ -117,7 +135,9 @@ impl TestApp {
             std::fs::read_to_string(data_dir.path().join("default-api-key")).expect("default key file");
         let extra = extra.iter().map(|flag| (*flag).to_owned()).collect();
         let http = reqwest::Client::new();
-        Self { base_url, api_key: api_key.trim().to_owned(), http, data_dir, extra, shutdown, server }
+        let app =
+            Self { base_url, api_key: api_key.trim().to_owned(), http, data_dir, extra, shutdown, server };
+        (app, dispatcher)
     }
 
     /// Stops the server gracefully and starts a new one on the same data directory.
