@@ -290,14 +290,7 @@ impl DeliveryStore for SqliteStore {
         now: UnixMillis,
     ) -> StoreResult<u64> {
         let mut tx = self.writer.begin().await?;
-        let live: Option<String> = sqlx::query_scalar(
-            "SELECT endpoint_id FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
-        )
-        .bind(account_id.as_str())
-        .bind(endpoint_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        live.ok_or(StoreError::NotFound)?;
+        ensure_live_endpoint_of(&mut tx, account_id, endpoint_id).await?;
         let recovered = if dry_run {
             let count: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM deliveries
@@ -339,14 +332,7 @@ impl DeliveryStore for SqliteStore {
         let event = ensure_event_of(&mut tx, account_id, event_id).await?;
         let (endpoints, callbacks): (Vec<String>, Vec<String>) = match endpoint_id {
             Some(endpoint_id) => {
-                let live: Option<String> = sqlx::query_scalar(
-                    "SELECT endpoint_id FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
-                )
-                .bind(account_id.as_str())
-                .bind(endpoint_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-                (vec![live.ok_or(StoreError::NotFound)?], Vec::new())
+                (vec![ensure_live_endpoint_of(&mut tx, account_id, endpoint_id).await?], Vec::new())
             }
             None => {
                 let endpoints = sqlx::query_scalar(
@@ -400,6 +386,22 @@ fn outcome_rows(outcomes: &[AttemptOutcome]) -> String {
 }
 
 /// The event, if it belongs to the account; otherwise `NotFound`, as for a missing one.
+/// The endpoint's id if it is the account's and not deleted; else `NotFound`.
+async fn ensure_live_endpoint_of(
+    tx: &mut Transaction<'_, Sqlite>,
+    account_id: &AccountId,
+    endpoint_id: &EndpointId,
+) -> StoreResult<String> {
+    let live: Option<String> = sqlx::query_scalar(
+        "SELECT endpoint_id FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+    )
+    .bind(account_id.as_str())
+    .bind(endpoint_id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    live.ok_or(StoreError::NotFound)
+}
+
 async fn ensure_event_of(
     tx: &mut Transaction<'_, Sqlite>,
     account_id: &AccountId,
