@@ -45,9 +45,15 @@ pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::Into
     // Queue depth is read at scrape time, so it is right on whichever instance is asked.
     match hookd_store::within(state.database_timeout, state.store.queue_depth(crate::now_millis())).await {
         Ok(depth) => {
+            let now = crate::now_millis();
+            let oldest_due_age = depth.oldest_due_at.map_or(0, |due| now.saturating_sub(due).max(0));
+            metrics::gauge!("hookd_database_up").set(1.0);
             metrics::gauge!("hookd_deliveries_due").set(depth.due as f64);
             metrics::gauge!("hookd_deliveries_in_flight").set(depth.in_flight as f64);
+            metrics::gauge!("hookd_oldest_due_delivery_age_seconds").set(oldest_due_age as f64 / 1000.0);
+            metrics::gauge!("hookd_endpoints_disabled_failing").set(depth.disabled_failing_endpoints as f64);
         }
+        Err(error) if error.is_unavailable() => metrics::gauge!("hookd_database_up").set(0.0),
         Err(error) => tracing::warn!(error = %error, "could not read the queue depth for metrics"),
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())

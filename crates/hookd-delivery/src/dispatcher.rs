@@ -56,6 +56,22 @@ const CLAIM_AHEAD: usize = 16;
 /// opens has its waiting deliveries handed back, so it holds no room.
 const CLAIM_AHEAD_PER_DESTINATION: u32 = 64;
 
+/// Gives every series the dispatcher exports a value from the start, so dashboards
+/// and alert rules find it before the first event that moves it (a breaker's first
+/// trip, say). Call once the metrics recorder is installed.
+pub fn register_metrics() {
+    metrics::gauge!("hookd_destinations_paused").set(0.0);
+    metrics::counter!("hookd_breaker_trips_total").increment(0);
+    metrics::counter!("hookd_claims_deferred_total").increment(0);
+    metrics::counter!("hookd_claims_expired_total").increment(0);
+    for outcome in ["delivered", "failed"] {
+        metrics::counter!("hookd_deliveries_total", "outcome" => outcome).increment(0);
+    }
+    for result in ["success", "http_error", "no_response"] {
+        metrics::counter!("hookd_attempts_total", "result" => result).increment(0);
+    }
+}
+
 /// How the dispatcher runs.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {

@@ -23,5 +23,5 @@ mod send;
 mod writer;
 
 pub use client::{AttemptReport, DeliveryClient};
-pub use dispatcher::{Dispatcher, DispatcherConfig};
+pub use dispatcher::{Dispatcher, DispatcherConfig, register_metrics};
 pub use send::Outgoing;

@@ -176,11 +176,18 @@ pub struct DeliveryRecord {
     pub attempts: Vec<AttemptRecord>,
 }
 
-/// Queue sizes, for metrics.
+/// What `/metrics` reads from the database at scrape time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {
+    /// Pending deliveries due now (not leased).
     pub due: i64,
+    /// Leased deliveries: attempts in flight on any instance.
     pub in_flight: i64,
+    /// When the delivery that has waited longest since it fell due became due.
+    pub oldest_due_at: Option<UnixMillis>,
+    /// Live endpoints that are disabled while failing: hookd disabled them (or their
+    /// owner paused them mid-failure).
+    pub disabled_failing_endpoints: i64,
 }
 
 /// A video job.

@@ -51,6 +51,8 @@ impl App {
                 tracing::info!(released, "deliveries interrupted by the last stop are due again");
             }
         }
+        let metrics = metrics_handle();
+        hookd_delivery::register_metrics();
         let dispatcher = Dispatcher::new(prepared.store.clone(), prepared.dispatcher.clone())
             .map_err(StartupError::HttpClient)?;
         let demo_renderer = match (&prepared.admin_token, args.demo_renderer) {
@@ -62,7 +64,7 @@ impl App {
             url_rules: prepared.url_rules,
             admin_token_hash: prepared.admin_token_hash,
             delivery: hookd_api::DeliveryHooks { wake: dispatcher.waker(), client: dispatcher.client() },
-            metrics: metrics_handle(),
+            metrics,
             rate_limit: std::num::NonZeroU32::new(args.rate_limit),
             database_timeout: args.database_timeout,
         };

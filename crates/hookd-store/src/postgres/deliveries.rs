@@ -159,13 +159,21 @@ impl DeliveryStore for PostgresStore {
 
     async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth> {
         let row = sqlx::query(
-            "SELECT COUNT(*) FILTER (WHERE next_attempt_at <= $1), COUNT(*) FILTER (WHERE lease_until > $1)
+            "SELECT COUNT(*) FILTER (WHERE next_attempt_at <= $1), COUNT(*) FILTER (WHERE lease_until > $1),
+                    MIN(next_attempt_at) FILTER (WHERE next_attempt_at <= $1),
+                    (SELECT COUNT(*) FROM endpoints
+                     WHERE status = 'disabled' AND failing_since IS NOT NULL AND deleted_at IS NULL)
              FROM deliveries WHERE state = 'pending'",
         )
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        Ok(QueueDepth { due: row.try_get(0)?, in_flight: row.try_get(1)? })
+        Ok(QueueDepth {
+            due: row.try_get(0)?,
+            in_flight: row.try_get(1)?,
+            oldest_due_at: row.try_get(2)?,
+            disabled_failing_endpoints: row.try_get(3)?,
+        })
     }
 
     async fn list_deliveries(

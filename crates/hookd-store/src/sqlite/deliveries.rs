@@ -243,13 +243,21 @@ impl DeliveryStore for SqliteStore {
 
     async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(next_attempt_at <= ?1), 0), COALESCE(SUM(lease_until > ?1), 0)
+            "SELECT COALESCE(SUM(next_attempt_at <= ?1), 0), COALESCE(SUM(lease_until > ?1), 0),
+                    MIN(CASE WHEN next_attempt_at <= ?1 THEN next_attempt_at END),
+                    (SELECT COUNT(*) FROM endpoints
+                     WHERE status = 'disabled' AND failing_since IS NOT NULL AND deleted_at IS NULL)
              FROM deliveries WHERE state = 'pending'",
         )
         .bind(now)
         .fetch_one(&self.reader)
         .await?;
-        Ok(QueueDepth { due: row.get(0), in_flight: row.get(1) })
+        Ok(QueueDepth {
+            due: row.get(0),
+            in_flight: row.get(1),
+            oldest_due_at: row.get(2),
+            disabled_failing_endpoints: row.get(3),
+        })
     }
 
     async fn list_deliveries(

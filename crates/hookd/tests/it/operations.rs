@@ -82,3 +82,46 @@ async fn the_document_calls_an_update_that_changes_nothing_invalid_as_the_server
         assert!(validator.is_valid(&body), "{body} is a change");
     }
 }
+
+/// The names a file of `deploy/` queries: `hookd_...` (recording rules, `hookd:...`,
+/// are defined there, and `up` is Prometheus's own).
+fn metrics_queried_in(file: &str) -> std::collections::BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join(file)).unwrap_or_else(|_| panic!("{file}"));
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("hookd_"))
+        .map(|word| word.strip_suffix("_bucket").unwrap_or(word).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_metric_the_alert_rules_and_the_dashboard_query_is_one_hookd_exports() {
+    use crate::support::receiver::{Answer, TestReceiver};
+    // Activity that creates every series: a delivery, a failed attempt, a delivery
+    // failed for good, a published event, a scrape.
+    let (app, dispatcher) = TestApp::spawn_stepped(&["--retry-schedule", "1s"]).await;
+    let receiver = TestReceiver::start().await;
+    receiver.script([Answer::Status(500), Answer::Status(500), Answer::Status(500)]);
+    app.create_endpoint(serde_json::json!({"url": receiver.url("/metrics-test")})).await;
+    let account = app.default_account().await;
+    for n in 0..2 {
+        app.publish(serde_json::json!({"account_id": account, "event_type": "batch.finished", "event_data": {"n": n}}))
+            .await;
+    }
+    let start = hookd_store::now_millis();
+    dispatcher.step(start).await.expect("first attempts: both fail");
+    dispatcher.step(start + 2_000).await.expect("retries: one succeeds, one is out of retries");
+    let text = send(app.anonymous(Method::GET, "/metrics")).await.raw;
+    let exported: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(|name| name.strip_suffix("_bucket").unwrap_or(name).to_owned())
+        .collect();
+    for file in ["deploy/prometheus/hookd-rules.yml", "deploy/grafana/hookd.json"] {
+        let queried = metrics_queried_in(file);
+        assert!(queried.len() >= 5, "{file} was read: {queried:?}");
+        let missing: Vec<&String> = queried.difference(&exported).collect();
+        assert!(missing.is_empty(), "{file} queries metrics hookd does not export: {missing:?}\n{text}");
+    }
+}
