@@ -209,7 +209,12 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
             )
         };
     }
-    if internal { span!(tracing::Level::DEBUG) } else { span!(tracing::Level::INFO) }
+    let span = if internal { span!(tracing::Level::DEBUG) } else { span!(tracing::Level::INFO) };
+    // A producer's trace continues here (and, through the stored event, in the
+    // deliveries), when hookd exports traces.
+    let traceparent = request.headers().get("traceparent").and_then(|value| value.to_str().ok());
+    hookd_delivery::trace_context::set_parent(&span, traceparent);
+    span
 }
 
 /// The response line, in the request's span; none for a span the filter turned off

@@ -46,6 +46,7 @@ pub async fn queue(
                     callback_url: None,
                     callback_id: None,
                     created_at,
+                    traceparent: None,
                 }
             })
             .collect();

@@ -29,6 +29,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::breaker::{Breakers, Failure, Gate};
 use crate::client::{AttemptReport, DeliveryClient};
@@ -84,6 +85,9 @@ pub struct DispatcherConfig {
     pub max_in_flight_per_endpoint: u32,
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
+    /// Send receivers a `traceparent` naming the attempt's span (when traces are
+    /// exported). Off by default: a receiver learns nothing of hookd's traces.
+    pub send_traceparent: bool,
 }
 
 /// Sends due deliveries until shut down.
@@ -131,8 +135,7 @@ impl Dispatcher {
         let claimed = self.store.claim_due(now, u32::MAX, per_target, lease_until).await?;
         let mut outcomes = Vec::with_capacity(claimed.len());
         for delivery in claimed {
-            outcomes
-                .push(attempt_delivery(&self.client, &self.config.retry, delivery, Clock::Fixed(now)).await);
+            outcomes.push(attempt_delivery(&self.client, &self.config, delivery, Clock::Fixed(now)).await);
         }
         if !outcomes.is_empty() {
             let disable_after = i64::try_from(self.config.disable_after.as_millis()).unwrap_or(i64::MAX);
@@ -356,9 +359,9 @@ impl Dispatcher {
         outcomes: mpsc::UnboundedSender<AttemptOutcome>,
     ) -> impl Future<Output = bool> + Send + 'static {
         let client = self.client.clone();
-        let retry = self.config.retry.clone();
+        let config = self.config.clone();
         async move {
-            let outcome = attempt_delivery(&client, &retry, delivery, Clock::Wall).await;
+            let outcome = attempt_delivery(&client, &config, delivery, Clock::Wall).await;
             let succeeded = outcome.next == NextStep::Delivered;
             // The writer only stops after every sender is gone, so this cannot fail
             // while the dispatcher runs.
@@ -385,15 +388,44 @@ impl Clock {
     }
 }
 
-/// One attempt of one claimed delivery, judged by the retry policy.
-#[tracing::instrument(skip_all, fields(delivery_id = %delivery.delivery_id, event_id = %delivery.event_id))]
+/// One attempt of one claimed delivery, judged by the retry policy, in a span of its
+/// own: a child of the publish that stored the event, when traces are exported.
 async fn attempt_delivery(
     client: &DeliveryClient,
-    retry: &RetryPolicy,
+    config: &DispatcherConfig,
+    delivery: ClaimedDelivery,
+    clock: Clock,
+) -> AttemptOutcome {
+    let span = tracing::info_span!(
+        "delivery attempt",
+        delivery_id = %delivery.delivery_id,
+        event_id = %delivery.event_id,
+        endpoint_id = delivery.endpoint_id.as_ref().map(ToString::to_string),
+        attempt = delivery.attempts_made + 1,
+        status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    crate::trace_context::set_parent(&span, delivery.traceparent.as_deref());
+    let outcome = attempt_in_span(client, config, delivery, clock).instrument(span.clone()).await;
+    if let Some(status) = outcome.attempt.status_code {
+        span.record("status_code", status);
+    }
+    if let Some(error) = &outcome.attempt.error {
+        span.record("error", error.as_str());
+    }
+    span.record("duration_ms", outcome.attempt.duration_ms);
+    outcome
+}
+
+async fn attempt_in_span(
+    client: &DeliveryClient,
+    config: &DispatcherConfig,
     delivery: ClaimedDelivery,
     clock: Clock,
 ) -> AttemptOutcome {
     let attempted_at = clock.now();
+    let traceparent = config.send_traceparent.then(crate::trace_context::current_traceparent).flatten();
     let outgoing = Outgoing {
         url: &delivery.url,
         event_id: delivery.event_id.as_str(),
@@ -406,10 +438,11 @@ async fn attempt_delivery(
             .as_ref()
             .filter(|(_, until)| *until > attempted_at)
             .map(|(secret, _)| secret),
+        traceparent: traceparent.as_deref(),
     };
     let report = client.send(outgoing, attempted_at / 1000).await;
     let attempt_number = delivery.attempts_made + 1;
-    let verdict = retry.judge(attempt_number, report.status, report.retry_after.as_deref(), jitter());
+    let verdict = config.retry.judge(attempt_number, report.status, report.retry_after.as_deref(), jitter());
     let next = match verdict {
         AttemptVerdict::Delivered => NextStep::Delivered,
         AttemptVerdict::RetryAfter(delay) => {

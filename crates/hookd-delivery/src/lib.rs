@@ -20,6 +20,7 @@ pub mod dispatcher;
 pub mod payload;
 mod queue;
 mod send;
+pub mod trace_context;
 mod writer;
 
 pub use client::{AttemptReport, DeliveryClient};

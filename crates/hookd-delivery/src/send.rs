@@ -22,6 +22,8 @@ pub struct Outgoing<'a> {
     pub secret: Option<&'a EndpointSecret>,
     /// The secret a rotation replaced, while its overlap lasts: it signs too.
     pub previous_secret: Option<&'a EndpointSecret>,
+    /// A W3C `traceparent` to send, where the operator asked for it.
+    pub traceparent: Option<&'a str>,
 }
 
 impl DeliveryClient {
@@ -36,8 +38,11 @@ impl DeliveryClient {
         // A previous secret that does not parse is left out: the current one signs.
         let previous = outgoing.previous_secret.and_then(|secret| Signer::new(secret.expose()).ok());
         let body = payload::body(outgoing.event_type, outgoing.event_data);
-        let headers =
+        let mut headers =
             payload::headers(outgoing.event_id, now_secs, &body, signer.as_ref(), previous.as_ref());
+        if let Some(traceparent) = outgoing.traceparent {
+            headers.push(("traceparent", traceparent.to_owned()));
+        }
         self.attempt(outgoing.url, &headers, body).await
     }
 }

@@ -63,6 +63,9 @@ pub struct Event {
     pub callback_url: Option<String>,
     pub callback_id: Option<String>,
     pub created_at: UnixMillis,
+    /// The W3C `traceparent` of the publish that stored it, when hookd exports traces:
+    /// its delivery attempts join that trace. Kept, never shown to customers.
+    pub traceparent: Option<String>,
 }
 
 /// Filters of the event history.
@@ -135,6 +138,8 @@ pub struct ClaimedDelivery {
     pub previous_secret: Option<(EndpointSecret, UnixMillis)>,
     /// Attempts made before this one.
     pub attempts_made: u32,
+    /// The event's `traceparent`: the attempt's span is its child.
+    pub traceparent: Option<String>,
 }
 
 /// What became of one attempt; written in batches (group commit).

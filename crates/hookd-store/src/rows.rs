@@ -158,6 +158,8 @@ pub(crate) fn event(row: &impl RecordRow) -> StoreResult<(i64, Event)> {
         callback_url: row.text_opt("callback_url")?,
         callback_id: row.text_opt("callback_id")?,
         created_at: row.int("created_at")?,
+        // Read where it is used (a claim), not with the history.
+        traceparent: None,
     };
     Ok((row.int("seq")?, event))
 }
@@ -193,6 +195,7 @@ pub(crate) fn claimed_delivery(row: &impl RecordRow, sealer: &SecretSealer) -> S
         secret,
         previous_secret,
         attempts_made: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+        traceparent: row.text_opt("traceparent")?,
     })
 }
 

@@ -95,6 +95,12 @@ pub struct ServeArgs {
           value_parser = parse_database_timeout)]
     pub database_timeout: Duration,
 
+    /// Send receivers a W3C `traceparent` header naming each attempt's span, when
+    /// traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT). Off: receivers learn nothing
+    /// of hookd's traces.
+    #[arg(long, env = "HOOKD_SEND_TRACEPARENT")]
+    pub send_traceparent: bool,
+
     /// What this instance does: `all` serves the API and delivers; `api` only serves
     /// the API; `worker` only delivers (serving /healthz, /readyz and /metrics).
     /// `api` and `worker` need a shared database (PostgreSQL).

@@ -125,6 +125,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
         max_in_flight: args.max_in_flight as usize,
         max_in_flight_per_endpoint: args.max_in_flight_per_endpoint,
         disable_after: args.disable_after,
+        send_traceparent: args.send_traceparent,
     };
     // Only the demo renderer needs the token itself; otherwise only its hash is kept.
     let admin_token = if args.demo_renderer {

@@ -10,6 +10,7 @@ mod janitor;
 pub mod listen;
 pub mod master_key;
 pub mod telemetry;
+mod traces;
 
 pub use app::App;
 pub use cli::{Cli, Command, ServeArgs};

@@ -42,7 +42,7 @@ fn one_line(error: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            hookd::telemetry::init(args.log_format);
+            let telemetry = hookd::telemetry::init(args.log_format);
             let app = App::build(&args).await.context("could not start")?;
             let address = app.local_addr().context("reading the bound address")?;
             tracing::info!(%address, data_dir = %args.storage.data_dir.display(), "hookd listening");
@@ -53,7 +53,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("shutdown requested; draining in-flight requests");
                 shutdown.cancel();
             });
-            app.run_until_stopped().await.context("serving")?;
+            let served = app.run_until_stopped().await.context("serving");
+            telemetry.shutdown().await;
+            served?;
         }
         Command::Listen(args) => hookd::listen::run(args).await?,
         Command::RotateMasterKey(args) => {

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use hookd_core::{AccountId, CallbackId, EndpointUrl, EntityId, EventId};
 use hookd_store::{Event, StoreError};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use crate::envelope::Data;
@@ -140,15 +141,32 @@ async fn publish(
     // However the database misbehaves, the producer hears within the bound: a 503 it
     // can retry on (a repeat at worst), not a hang past its own timeout.
     let limit = state.database_timeout;
-    let stored = tokio::time::timeout(limit, async {
-        ensure_accounts_exist(state, &events, prefix).await?;
-        state.publishing.publish(events).await.map_err(|error| match error {
-            StoreError::MissingReference => ApiError::invalid_parameter("account_id", "Unknown account."),
-            other => other.into(),
-        })
-    })
+    let span = tracing::info_span!(
+        "publish",
+        events = events.len(),
+        event_id = ids.first().map_or("", String::as_str),
+        deliveries = tracing::field::Empty
+    );
+    // The attempts of these events' deliveries are children of this span.
+    let traceparent = span.in_scope(hookd_delivery::trace_context::current_traceparent);
+    let mut events = events;
+    for event in &mut events {
+        event.traceparent.clone_from(&traceparent);
+    }
+    let stored = tokio::time::timeout(
+        limit,
+        async {
+            ensure_accounts_exist(state, &events, prefix).await?;
+            state.publishing.publish(events).await.map_err(|error| match error {
+                StoreError::MissingReference => ApiError::invalid_parameter("account_id", "Unknown account."),
+                other => other.into(),
+            })
+        }
+        .instrument(span.clone()),
+    )
     .await;
     let counts = stored.unwrap_or(Err(ApiError::Unavailable(StoreError::TimedOut(limit))))?;
+    span.record("deliveries", counts.iter().sum::<usize>());
     state.store.availability().answered();
     state.delivery.wake.notify_one();
     metrics::counter!("hookd_events_published_total").increment(ids.len() as u64);
@@ -201,6 +219,8 @@ fn to_event(
         callback_url: callback_url.map(|url| url.as_str().to_owned()),
         callback_id: callback_id.map(CallbackId::into_string),
         created_at: now,
+        // Set by `publish`, inside its span.
+        traceparent: None,
     })
 }
 

@@ -281,6 +281,7 @@ fn completion_event(video: &Video, reported: VideoStatus, result: &VideoResult, 
         callback_url: video.callback_url.clone(),
         callback_id: video.callback_id.clone(),
         created_at: now,
+        traceparent: hookd_delivery::trace_context::current_traceparent(),
     })
 }
 

@@ -200,6 +200,7 @@ pub async fn test_endpoint(
         event_data: &event_data.to_string(),
         secret: Some(&secret),
         previous_secret: None,
+        traceparent: None,
     };
     let report = state.delivery.client.send(outgoing, now_millis() / 1000).await;
     Ok(Json(Data {

@@ -61,7 +61,7 @@ const CLAIM: &str = "
 
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
-           p.secret, p.previous_secret, p.previous_secret_until, e.event_type, e.event_data
+           p.secret, p.previous_secret, p.previous_secret_until, e.event_type, e.event_data, e.traceparent
     FROM deliveries d
     JOIN events e ON e.event_id = d.event_id
     LEFT JOIN endpoints p ON p.endpoint_id = d.endpoint_id

@@ -159,9 +159,9 @@ pub(super) async fn publish_in(
 ) -> StoreResult<Vec<usize>> {
     sqlx::query(
         "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
-                             callback_id, created_at)
+                             callback_id, created_at, traceparent)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::bigint[])",
+                              $7::text[], $8::bigint[], $9::text[])",
     )
     .bind(events.iter().map(|e| e.event_id.to_string()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.account_id.to_string()).collect::<Vec<_>>())
@@ -171,6 +171,7 @@ pub(super) async fn publish_in(
     .bind(events.iter().map(|e| e.callback_url.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.callback_id.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.traceparent.as_deref()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     // The endpoints of each (account, type, entity), asked once per batch.

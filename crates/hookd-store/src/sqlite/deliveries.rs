@@ -102,7 +102,7 @@ const SELECT_CLAIMABLE: &str = "
 
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
-           p.secret, p.previous_secret, p.previous_secret_until, e.event_type, e.event_data
+           p.secret, p.previous_secret, p.previous_secret_until, e.event_type, e.event_data, e.traceparent
     FROM json_each(?) AS claimed
     JOIN deliveries d ON d.seq = claimed.value
     JOIN events e ON e.event_id = d.event_id

@@ -110,14 +110,15 @@ pub(super) async fn publish_in(
                 e.callback_url,
                 e.callback_id,
                 e.created_at,
+                e.traceparent,
             ])
         })
         .collect();
     sqlx::query(
         "INSERT INTO events (event_id, account_id, event_type, entity_id, event_data, callback_url,
-                             callback_id, created_at)
+                             callback_id, created_at, traceparent)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
-                value ->> 7
+                value ->> 7, value ->> 8
          FROM json_each(?)",
     )
     .bind(serde_json::Value::Array(event_rows).to_string())

@@ -188,6 +188,7 @@ mod tests {
             callback_url: None,
             callback_id: None,
             created_at: 1,
+            traceparent: None,
         };
         store.publish_events(&[event]).await.expect("publish");
         assert_eq!(writer_sync_level(&store).await, 2);

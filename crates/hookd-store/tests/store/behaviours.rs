@@ -256,6 +256,7 @@ pub async fn event_history_filters_by_type_and_entity_and_scopes_to_account(stor
         callback_url: None,
         callback_id: None,
         created_at: NOW + n,
+        traceparent: None,
     };
     let events = vec![
         event(&account, "avatar_video.success", Some("p1"), 1),
@@ -299,6 +300,7 @@ pub fn event_of(account_id: &AccountId, event_type: &str, entity_id: Option<&str
         callback_url: None,
         callback_id: None,
         created_at: NOW,
+        traceparent: None,
     }
 }
 

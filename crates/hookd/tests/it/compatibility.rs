@@ -84,6 +84,7 @@ async fn catalog_and_history_responses_match_heygens_schema() {
         callback_url: None,
         callback_id: None,
         created_at: 1_764_180_000_000,
+        traceparent: None,
     };
     store.publish_events(&[event]).await.expect("seed");
     store.close().await;

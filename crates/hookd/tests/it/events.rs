@@ -93,6 +93,7 @@ async fn seed_events(app: &TestApp, api_key: &str, events: &[(&str, Option<&str>
             callback_url: None,
             callback_id: None,
             created_at: 1_764_180_000_000 + n as i64 * 1000,
+            traceparent: None,
         })
         .collect();
     store.publish_events(&records).await.expect("seed events");

@@ -22,4 +22,5 @@ mod scale_out;
 mod storage_faults;
 mod support;
 mod tidy;
+mod traces;
 mod videos;
