@@ -198,3 +198,44 @@ async fn with_send_traceparent_a_receiver_gets_its_attempts_span() {
     assert!(sent.starts_with(&format!("00-{TRACE_ID}-")), "the producer's trace: {sent:?}");
     assert!(!sent.contains(PRODUCER_SPAN), "the attempt's own span, not the producer's: {sent:?}");
 }
+
+#[tokio::test]
+async fn an_attempt_made_by_another_instance_joins_the_publishs_trace() {
+    use crate::support::cluster::{Instance, TestDatabase};
+    let Some(database) = TestDatabase::shared().await else { return };
+    let (otlp, mut spans) = otlp_receiver().await;
+    let mut receiver = TestReceiver::start().await;
+    let envs = [("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "100")];
+    // One instance only serves the API, the other only delivers.
+    let api = Instance::start_with_env(&database, &["--role", "api"], &envs).await;
+    let worker = Instance::start_with_env(&database, &["--role", "worker"], &envs).await;
+    let (account, key) = api.new_account().await;
+    api.create_endpoint(&key, &receiver.url("/elsewhere")).await;
+    let traceparent = format!("00-{TRACE_ID}-{PRODUCER_SPAN}-01");
+    let publish = reqwest::Client::new()
+        .post(api.url("/admin/v1/events"))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .header("traceparent", &traceparent)
+        .json(&json!({"account_id": account, "event_type": "batch.finished", "event_data": {}}));
+    assert_eq!(send(publish).await.status.as_u16(), 202);
+    receiver.next().await;
+
+    let mut in_trace: Vec<ExportedSpan> = Vec::new();
+    while !(in_trace.iter().any(|s| s.name == "delivery attempt")
+        && in_trace.iter().any(|s| s.name == "publish"))
+    {
+        let span = tokio::time::timeout(crate::support::receiver::PATIENCE, spans.recv())
+            .await
+            .expect("spans arrive")
+            .expect("receiver running");
+        if span.trace_id == TRACE_ID {
+            in_trace.push(span);
+        }
+    }
+    api.binary.stop().await;
+    worker.binary.stop().await;
+    database.finish().await;
+    let publish = in_trace.iter().find(|s| s.name == "publish").expect("publish");
+    let attempt = in_trace.iter().find(|s| s.name == "delivery attempt").expect("attempt");
+    assert_eq!(attempt.parent_span_id, publish.span_id, "linked through the database: {in_trace:#?}");
+}

@@ -67,6 +67,11 @@ pub struct Instance {
 
 impl Instance {
     pub async fn start(database: &TestDatabase, extra: &[&str]) -> Self {
+        Self::start_with_env(database, extra, &[]).await
+    }
+
+    /// [`Instance::start`] with environment variables (the `OTEL_*` ones, say).
+    pub async fn start_with_env(database: &TestDatabase, extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut flags = vec![
             "--database-url",
@@ -80,7 +85,7 @@ impl Instance {
             "127.0.0.0/8",
         ];
         flags.extend_from_slice(extra);
-        let binary = RunningBinary::start(data_dir.path(), &flags, &[]).await;
+        let binary = RunningBinary::start(data_dir.path(), &flags, envs).await;
         Self { binary, _data_dir: data_dir }
     }
 
