@@ -51,18 +51,24 @@ pub(crate) enum Failure {
     Tripped { until: Instant },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Health {
     failures_in_a_row: u32,
     /// Trips since the last success; sets the next cooldown.
     trips: u32,
     open_until: Option<Instant>,
+    last_failure: Instant,
 }
+
+/// A destination with no failure for this long is forgotten (its next failure starts
+/// a new count): it was deleted, or nothing is sent to it any more.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 /// The breakers of every destination that has failed since its last success.
 #[derive(Debug, Default)]
 pub(crate) struct Breakers {
     health: HashMap<String, Health>,
+    last_sweep: Option<Instant>,
 }
 
 impl Breakers {
@@ -82,7 +88,14 @@ impl Breakers {
 
     /// A delivery to `target` failed.
     pub(crate) fn failed(&mut self, target: &str, now: Instant) -> Failure {
-        let health = self.health.entry(target.to_owned()).or_default();
+        self.forget_idle(now);
+        let health = self.health.entry(target.to_owned()).or_insert(Health {
+            failures_in_a_row: 0,
+            trips: 0,
+            open_until: None,
+            last_failure: now,
+        });
+        health.last_failure = now;
         if health.open_until.is_some_and(|until| until > now) {
             // An attempt started before the trip; the breaker is already open.
             return Failure::Tolerated;
@@ -96,6 +109,17 @@ impl Breakers {
         let until = now + cooldown(health.trips);
         health.open_until = Some(until);
         Failure::Tripped { until }
+    }
+
+    /// Drops destinations that have not failed for [`FORGET_AFTER`] (at most one sweep a
+    /// minute), so ones that fail and then go away do not stay in memory.
+    fn forget_idle(&mut self, now: Instant) {
+        if self.last_sweep.is_some_and(|swept| now.saturating_duration_since(swept) < Duration::from_secs(60))
+        {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.health.retain(|_, health| now.saturating_duration_since(health.last_failure) < FORGET_AFTER);
     }
 
     /// Destinations whose breaker is open now (for the metric).
@@ -175,6 +199,17 @@ mod tests {
             cooldowns.push((until - now).as_secs());
         }
         assert_eq!(cooldowns, vec![2, 4, 8, 16, 30, 30, 30, 30]);
+    }
+
+    #[test]
+    fn a_destination_that_stops_failing_for_ten_minutes_is_forgotten() {
+        let mut breakers = Breakers::default();
+        let start = Instant::now();
+        fail_times(&mut breakers, "gone", TRIP_AFTER, start);
+        let later = start + FORGET_AFTER + Duration::from_secs(61);
+        breakers.failed("other", later);
+        assert_eq!(breakers.gate("gone", later), Gate::Closed, "forgotten: a fresh count");
+        assert_eq!(breakers.health.len(), 1);
     }
 
     #[test]
