@@ -176,13 +176,14 @@ pub trait EndpointStore: Send + Sync {
     /// An endpoint as customers see it: without its secret, which only create and
     /// rotate show and only a send needs.
     async fn get_endpoint(&self, account_id: &AccountId, endpoint_id: &EndpointId) -> StoreResult<Endpoint>;
-    /// The endpoint's current secret, opened, for signing a one-off send (the
-    /// dispatcher's claims carry theirs).
+    /// The endpoint's secrets, opened, for signing a one-off send (the dispatcher's
+    /// claims carry theirs): the current one, and the one a rotation with overlap
+    /// replaced, with the end of its overlap.
     async fn endpoint_secret(
         &self,
         account_id: &AccountId,
         endpoint_id: &EndpointId,
-    ) -> StoreResult<EndpointSecret>;
+    ) -> StoreResult<EndpointSecrets>;
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>>;
     async fn update_endpoint(
         &self,

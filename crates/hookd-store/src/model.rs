@@ -43,6 +43,14 @@ pub struct Endpoint {
     pub created_at: UnixMillis,
 }
 
+/// An endpoint's signing secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSecrets {
+    pub current: EndpointSecret,
+    /// The secret a rotation with overlap replaced, and until when it still signs.
+    pub previous: Option<(EndpointSecret, UnixMillis)>,
+}
+
 /// What changes in a PATCH; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointPatch {

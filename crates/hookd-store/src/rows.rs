@@ -12,8 +12,8 @@ use hookd_core::{
 use sqlx::Row;
 
 use crate::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, Event, NextStep, Page,
-    PageRequest, StoreError, StoreResult, Video, VideoResult,
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, EndpointSecrets, Event,
+    NextStep, Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoResult,
 };
 
 /// Typed column access, the same for a SQLite and a PostgreSQL row.
@@ -118,13 +118,20 @@ pub(crate) fn account_id(row: &impl RecordRow) -> StoreResult<AccountId> {
     AccountId::parse(&row.text("account_id")?).map_err(|_| corrupt("account id"))
 }
 
-/// An endpoint's sealed secret, opened.
-pub(crate) fn endpoint_secret(
+/// An endpoint's sealed secrets, opened.
+pub(crate) fn endpoint_secrets(
     sealed: &str,
+    previous: Option<(String, UnixMillis)>,
     endpoint_id: &EndpointId,
     sealer: &SecretSealer,
-) -> StoreResult<EndpointSecret> {
-    sealer.open(sealed, endpoint_id.as_str()).map_err(|_| corrupt("endpoint secret"))
+) -> StoreResult<EndpointSecrets> {
+    let open =
+        |sealed: &str| sealer.open(sealed, endpoint_id.as_str()).map_err(|_| corrupt("endpoint secret"));
+    let previous = match previous {
+        Some((sealed, until)) => Some((open(&sealed)?, until)),
+        None => None,
+    };
+    Ok(EndpointSecrets { current: open(sealed)?, previous })
 }
 
 pub(crate) fn endpoint(row: &impl RecordRow) -> StoreResult<(i64, Endpoint)> {

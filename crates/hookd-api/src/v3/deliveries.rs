@@ -186,7 +186,8 @@ pub async fn test_endpoint(
         return Err(ApiError::invalid_parameter("event_type", format!("Unknown event type {event_type:?}.")));
     }
     let endpoint = state.store.get_endpoint(&account_id, &endpoint_id).await?;
-    let secret = state.store.endpoint_secret(&account_id, &endpoint_id).await?;
+    let secrets = state.store.endpoint_secret(&account_id, &endpoint_id).await?;
+    let now = now_millis();
     let event_id = EventId::new_random();
     let event_data = serde_json::json!({
         "test": true,
@@ -198,11 +199,16 @@ pub async fn test_endpoint(
         event_id: event_id.as_str(),
         event_type: &event_type,
         event_data: &event_data.to_string(),
-        secret: Some(&secret),
-        previous_secret: None,
+        secret: Some(&secrets.current),
+        // Signed as a delivery sent now would be: by both secrets during an overlap.
+        previous_secret: secrets
+            .previous
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(secret, _)| secret),
         traceparent: None,
     };
-    let report = state.delivery.client.send(outgoing, now_millis() / 1000).await;
+    let report = state.delivery.client.send(outgoing, now / 1000).await;
     Ok(Json(Data {
         data: TestResponse {
             event_id: event_id.to_string(),

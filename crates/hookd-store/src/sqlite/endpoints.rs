@@ -5,7 +5,10 @@ use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, Endpoint
 
 use super::SqliteStore;
 use crate::rows::{self, fetch_limit, into_page};
-use crate::{Endpoint, EndpointPatch, EndpointStore, Page, PageRequest, StoreError, StoreResult, UnixMillis};
+use crate::{
+    Endpoint, EndpointPatch, EndpointSecrets, EndpointStore, Page, PageRequest, StoreError, StoreResult,
+    UnixMillis,
+};
 
 const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, created_at";
 
@@ -47,16 +50,17 @@ impl EndpointStore for SqliteStore {
         &self,
         account_id: &AccountId,
         endpoint_id: &EndpointId,
-    ) -> StoreResult<EndpointSecret> {
-        let sealed: String = sqlx::query_scalar(
-            "SELECT secret FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
+    ) -> StoreResult<EndpointSecrets> {
+        let (sealed, previous, previous_until): (String, Option<String>, Option<i64>) = sqlx::query_as(
+            "SELECT secret, previous_secret, previous_secret_until FROM endpoints
+             WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL",
         )
         .bind(account_id.as_str())
         .bind(endpoint_id.as_str())
         .fetch_optional(&self.reader)
         .await?
         .ok_or(StoreError::NotFound)?;
-        rows::endpoint_secret(&sealed, endpoint_id, &self.sealer)
+        rows::endpoint_secrets(&sealed, previous.zip(previous_until), endpoint_id, &self.sealer)
     }
 
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {

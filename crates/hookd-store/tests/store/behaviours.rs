@@ -52,7 +52,7 @@ pub fn endpoint_for(account_id: &AccountId, n: usize) -> TestEndpoint {
 
 /// The secret the store holds for the endpoint, opened.
 pub async fn stored_secret(store: &dyn Store, account: &AccountId, endpoint: &EndpointId) -> EndpointSecret {
-    store.endpoint_secret(account, endpoint).await.expect("the endpoint's secret")
+    store.endpoint_secret(account, endpoint).await.expect("the endpoint's secret").current
 }
 
 pub async fn account_with_endpoint(store: &dyn Store) -> (AccountId, TestEndpoint) {
@@ -808,6 +808,8 @@ pub async fn a_rotation_with_overlap_keeps_only_the_replaced_secret_until_then(s
     let (current, previous) = secrets_a_claim_carries(store, &account).await;
     assert_eq!(current, Some(second.clone()));
     assert_eq!(previous, Some((endpoint.secret.clone(), NOW + 5_000)), "the replaced secret, until then");
+    let read = store.endpoint_secret(&account, id).await.expect("secrets");
+    assert_eq!((read.current, read.previous), (second.clone(), Some((endpoint.secret.clone(), NOW + 5_000))));
 
     let third = EndpointSecret::generate();
     store.rotate_endpoint_secret(&account, id, &third, Some(NOW + 9_000), NOW).await.expect("rotate");

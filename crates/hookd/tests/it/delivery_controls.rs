@@ -157,6 +157,10 @@ async fn a_rotation_with_overlap_signs_with_both_secrets_until_it_ends() {
     let (standard, heygen) = verifying(&during, &[&new, old]);
     assert_eq!(standard, [true, true], "Standard Webhooks verifiers accept either secret");
     assert_eq!(heygen, [true, false], "Heygen-Signature is the new secret's");
+    let tested = send(app.customer(Method::POST, &format!("/v3/webhooks/endpoints/{id}/test"))).await;
+    assert_eq!(tested.assert_ok()["delivered"], true);
+    let (standard, _) = verifying(&receiver.next().await, &[&new, old]);
+    assert_eq!(standard, [true, true], "a test send is signed as a delivery sent now would be");
 
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     app.publish(event(&account, 2)).await;

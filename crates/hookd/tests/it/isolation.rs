@@ -39,7 +39,11 @@ async fn another_account_gets_404_on_every_route_and_changes_nothing() {
     let account_a = account_of(&store, &app.api_key).await;
     let endpoint_id = hookd_core::EndpointId::parse(id).expect("id");
     let stored = store.endpoint_secret(&account_a, &endpoint_id).await.expect("A's endpoint");
-    assert_eq!(stored.expose(), created["secret"].as_str().expect("secret"), "B's rotate did not land");
+    assert_eq!(
+        stored.current.expose(),
+        created["secret"].as_str().expect("secret"),
+        "B's rotate did not land"
+    );
     store.close().await;
 }
 
