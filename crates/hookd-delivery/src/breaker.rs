@@ -81,9 +81,10 @@ impl Breakers {
         }
     }
 
-    /// A delivery to `target` succeeded: it is healthy again.
-    pub(crate) fn succeeded(&mut self, target: &str) {
-        self.health.remove(target);
+    /// A delivery to `target` succeeded: it is healthy again. Returns whether it had
+    /// tripped (its breaker closes now).
+    pub(crate) fn succeeded(&mut self, target: &str) -> bool {
+        self.health.remove(target).is_some_and(|health| health.trips > 0)
     }
 
     /// A delivery to `target` failed.
@@ -156,7 +157,7 @@ mod tests {
         let now = Instant::now();
         for _ in 0..10 {
             fail_times(&mut breakers, "flaky", TRIP_AFTER - 1, now);
-            breakers.succeeded("flaky");
+            assert!(!breakers.succeeded("flaky"), "it never tripped");
         }
         assert_eq!(breakers.gate("flaky", now), Gate::Closed);
     }
@@ -179,7 +180,7 @@ mod tests {
         fail_times(&mut breakers, "down", TRIP_AFTER, start);
         let later = start + Duration::from_secs(1);
         assert_eq!(breakers.gate("down", later), Gate::HalfOpen);
-        breakers.succeeded("down");
+        assert!(breakers.succeeded("down"), "a successful probe closes a tripped breaker");
         assert_eq!(breakers.gate("down", later), Gate::Closed);
     }
 

@@ -254,8 +254,11 @@ impl Dispatcher {
     ) {
         let now = Instant::now();
         if succeeded {
-            breakers.succeeded(target);
-            queue.set_cap(target, None);
+            if breakers.succeeded(target) {
+                queue.set_cap(target, None);
+                tracing::info!(destination = %target, "destination answers again; sending at full speed");
+                metrics::gauge!("hookd_destinations_paused").set(breakers.open_count(now) as f64);
+            }
             return;
         }
         if let Failure::Tripped { until } = breakers.failed(target, now) {
