@@ -2,6 +2,7 @@
 //! against `&dyn Store` and run here against every backend.
 
 mod behaviours;
+mod delivery_controls;
 mod sealing;
 
 use std::future::Future;
