@@ -131,8 +131,11 @@ async fn a_publish_with_a_traceparent_and_its_delivery_attempt_join_the_producer
     let (running, delivery) = publish_one(dir.path(), &[], &envs, &mut receiver, &traceparent).await;
     assert_eq!(delivery.header("traceparent"), "", "receivers are not sent hookd's trace ids");
 
+    // Spans are exported as they end, in batches: the attempt can be sent before the
+    // request span that carried the publish has closed, so wait for all three.
     let mut in_trace: Vec<ExportedSpan> = Vec::new();
-    while !in_trace.iter().any(|span| span.name == "delivery attempt") {
+    let expected = ["request", "publish", "delivery attempt"];
+    while !expected.iter().all(|name| in_trace.iter().any(|span| span.name == *name)) {
         let span = tokio::time::timeout(crate::support::receiver::PATIENCE, spans.recv())
             .await
             .expect("spans arrive at the OTLP receiver")
