@@ -8,6 +8,7 @@ pub mod account;
 pub mod catalog;
 pub mod cursor;
 pub mod delivery;
+pub mod delivery_settings;
 pub mod destination;
 pub mod endpoint;
 pub mod ids;
@@ -22,6 +23,7 @@ pub use account::{AccountName, InvalidAccountName};
 pub use catalog::{EventCatalog, EventTypeInfo};
 pub use cursor::{Cursor, CursorError, CursorKey};
 pub use delivery::{AttemptVerdict, DeliveryState, RetryPolicy};
+pub use delivery_settings::{DeliveryOrdering, DeliverySettings, RateLimit, RateLimitOutOfRange};
 pub use destination::{DestinationPolicy, RefusedDestination};
 pub use endpoint::{
     CallbackId, CallbackIdTooLong, EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter,

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use hookd_core::{AttemptVerdict, DestinationPolicy, RetryPolicy};
 use hookd_store::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, NextStep, Store, StoreResult, UnixMillis, now_millis,
+    AttemptOutcome, AttemptRecord, ClaimLimits, ClaimedDelivery, NextStep, Store, StoreResult, UnixMillis,
+    now_millis,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
@@ -131,8 +132,7 @@ impl Dispatcher {
     pub async fn step(&self, now: UnixMillis) -> StoreResult<usize> {
         let lease = self.config.attempt_timeout + LEASE_MARGIN;
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let per_target = self.config.max_in_flight_per_endpoint.saturating_mul(CLAIM_AHEAD_PER_DESTINATION);
-        let claimed = self.store.claim_due(now, u32::MAX, per_target, lease_until).await?;
+        let claimed = self.store.claim_due(now, self.claim_limits(u32::MAX), lease_until).await?;
         let mut outcomes = Vec::with_capacity(claimed.len());
         for delivery in claimed {
             outcomes.push(attempt_delivery(&self.client, &self.config, delivery, Clock::Fixed(now)).await);
@@ -328,13 +328,24 @@ impl Dispatcher {
         let store = self.store.clone();
         let lease = self.config.attempt_timeout + LEASE_MARGIN;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let per_target = self.config.max_in_flight_per_endpoint.saturating_mul(CLAIM_AHEAD_PER_DESTINATION);
-        let limit = u32::try_from(room).unwrap_or(u32::MAX);
+        let limits = self.claim_limits(u32::try_from(room).unwrap_or(u32::MAX));
         Box::pin(async move {
             let now = now_millis();
             let lease_until = now + lease_ms;
-            (store.claim_due(now, limit, per_target, lease_until).await, lease_until, room)
+            (store.claim_due(now, limits, lease_until).await, lease_until, room)
         })
+    }
+
+    /// Claims run ahead of attempts, except to a rate-limited endpoint: what its limit
+    /// admits now must start now, not wait in the run queue and go out in a bunch
+    /// later, so it gets no more claims than it may have in flight.
+    fn claim_limits(&self, total: u32) -> ClaimLimits {
+        let in_flight_cap = self.config.max_in_flight_per_endpoint;
+        ClaimLimits {
+            total,
+            per_target: in_flight_cap.saturating_mul(CLAIM_AHEAD_PER_DESTINATION),
+            per_rate_limited_target: in_flight_cap,
+        }
     }
 
     /// How long to wait before looking again when nothing more could be claimed.

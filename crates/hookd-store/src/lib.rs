@@ -12,6 +12,7 @@
 
 mod availability;
 mod model;
+mod pacing;
 mod postgres;
 mod rows;
 mod scratch;
@@ -19,8 +20,8 @@ mod sqlite;
 
 use async_trait::async_trait;
 use hookd_core::{
-    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, EndpointId, EndpointSecret, EventId, RecoveryWindow,
-    SecretSealer, TokenHash, VideoId, VideoStatus,
+    AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, DeliverySettings, EndpointId, EndpointSecret,
+    EventId, RecoveryWindow, SecretSealer, TokenHash, VideoId, VideoStatus,
 };
 
 pub use availability::{Availability, within};
@@ -236,13 +237,15 @@ pub trait EventStore: Send + Sync {
 /// The delivery queue and its history.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Leases up to `limit` due deliveries until `lease_until`, oldest due first, never
-    /// letting one destination have more than `per_target_cap` leased at once.
+    /// Leases due deliveries until `lease_until`, oldest due first, within `limits`,
+    /// and within each endpoint's delivery settings: a `fifo` endpoint's only candidate
+    /// is its oldest pending delivery, and only while no other of its deliveries is
+    /// leased; a rate-limited endpoint gets no more than its limit admits at `now`
+    /// (shared by every instance: the admission is written in the same transaction).
     async fn claim_due(
         &self,
         now: UnixMillis,
-        limit: u32,
-        per_target_cap: u32,
+        limits: ClaimLimits,
         lease_until: UnixMillis,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records attempts and their deliveries' new states in one transaction, and
@@ -302,6 +305,41 @@ pub trait DeliveryStore: Send + Sync {
     ) -> StoreResult<u64>;
 }
 
+/// Per-endpoint delivery settings (ordering, rate limit) and the queue they shape.
+/// Scoped to the account like [`EndpointStore`]; a deleted or another account's
+/// endpoint is `NotFound`.
+#[async_trait]
+pub trait DeliverySettingsStore: Send + Sync {
+    async fn delivery_settings(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<DeliverySettings>;
+    /// Replaces the settings. Switching `fifo` off releases the queue at once.
+    async fn set_delivery_settings(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        settings: DeliverySettings,
+        now: UnixMillis,
+    ) -> StoreResult<()>;
+    /// The endpoint's oldest pending delivery, if any.
+    async fn queue_head(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+    ) -> StoreResult<Option<QueueHead>>;
+    /// Marks the endpoint's oldest pending delivery failed (an attempt in flight still
+    /// has its attempt recorded, but does not bring it back), so the next may go.
+    /// Returns what was skipped.
+    async fn skip_queue_head(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        now: UnixMillis,
+    ) -> StoreResult<Option<QueueHead>>;
+}
+
 /// A stream of "new deliveries were committed" signals from other processes.
 #[async_trait]
 pub trait DeliveryFeed: Send {
@@ -358,7 +396,14 @@ pub trait IdempotencyStore: Send + Sync {
 
 /// Everything hookd keeps. One implementation per database.
 pub trait Store:
-    SettingsStore + AccountStore + EndpointStore + EventStore + DeliveryStore + VideoStore + IdempotencyStore
+    SettingsStore
+    + AccountStore
+    + EndpointStore
+    + EventStore
+    + DeliveryStore
+    + DeliverySettingsStore
+    + VideoStore
+    + IdempotencyStore
 {
 }
 
@@ -368,6 +413,7 @@ impl<T> Store for T where
         + EndpointStore
         + EventStore
         + DeliveryStore
+        + DeliverySettingsStore
         + VideoStore
         + IdempotencyStore
 {

@@ -150,6 +150,39 @@ pub struct ClaimedDelivery {
     pub traceparent: Option<String>,
 }
 
+/// How much one claim may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Deliveries in all.
+    pub total: u32,
+    /// Deliveries leased at once to one destination (endpoint or callback URL), over
+    /// all instances: those in flight and those waiting in a run queue.
+    pub per_target: u32,
+    /// The same for an endpoint with a rate limit. Its claims should start at once, not
+    /// wait in a queue and then go out together, so this is the in-flight cap.
+    pub per_rate_limited_target: u32,
+}
+
+impl ClaimLimits {
+    /// `total` and `per_target`, with rate-limited endpoints capped like the rest.
+    pub fn new(total: u32, per_target: u32) -> Self {
+        Self { total, per_target, per_rate_limited_target: per_target }
+    }
+}
+
+/// A pending delivery at the head of an endpoint's queue: under `fifo` ordering, the
+/// one every later delivery waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueHead {
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is next tried (while an attempt is in flight: when its lease lapses).
+    pub next_attempt_at: UnixMillis,
+}
+
 /// What became of one attempt; written in batches (group commit).
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {

@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 
 use hookd_core::{
-    AccountId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId,
-    EventFilter, EventId, SecretSealer, VideoId, VideoStatus,
+    AccountId, DeliveryId, DeliveryOrdering, DeliverySettings, DeliveryState, EndpointId, EndpointSecret,
+    EndpointStatus, EndpointUrl, EntityId, EventFilter, EventId, RateLimit, SecretSealer, VideoId,
+    VideoStatus,
 };
 use sqlx::Row;
 
 use crate::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, EndpointSecrets, Event,
-    NextStep, Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoResult,
+    NextStep, Page, PageRequest, QueueHead, StoreError, StoreResult, UnixMillis, Video, VideoResult,
 };
 
 /// Typed column access, the same for a SQLite and a PostgreSQL row.
@@ -269,4 +270,26 @@ pub(crate) fn video(row: &impl RecordRow) -> StoreResult<(i64, Video)> {
         completed_at: row.int_opt("completed_at")?,
     };
     Ok((row.int("seq")?, video))
+}
+
+/// A row with `delivery_id, event_id, event_type, attempts, next_attempt_at`.
+pub(crate) fn queue_head(row: &impl RecordRow) -> StoreResult<QueueHead> {
+    Ok(QueueHead {
+        delivery_id: DeliveryId::parse(&row.text("delivery_id")?).map_err(|_| corrupt("delivery id"))?,
+        event_id: EventId::parse(&row.text("event_id")?).map_err(|_| corrupt("delivery event id"))?,
+        event_type: row.text("event_type")?,
+        attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at: row.int_opt("next_attempt_at")?.unwrap_or_default(),
+    })
+}
+
+/// A row with `ordering, rate_limit_per_second`.
+pub(crate) fn delivery_settings(row: &impl RecordRow) -> StoreResult<DeliverySettings> {
+    let ordering =
+        DeliveryOrdering::parse(&row.text("ordering")?).ok_or_else(|| corrupt("endpoint ordering"))?;
+    let rate_limit = row
+        .int_opt("rate_limit_per_second")?
+        .map(|per_second| RateLimit::new(per_second).map_err(|_| corrupt("endpoint rate limit")))
+        .transpose()?;
+    Ok(DeliverySettings { ordering, rate_limit })
 }

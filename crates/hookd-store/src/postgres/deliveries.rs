@@ -9,14 +9,19 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::events::NewDeliveries;
 use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array};
-use crate::rows;
 use crate::{
-    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, QueueDepth,
-    StoreError, StoreResult, UnixMillis,
+    AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
+    QueueDepth, StoreError, StoreResult, UnixMillis,
 };
+use crate::{pacing, rows};
 
 /// Leases due deliveries, oldest first, at most `$2` leased per destination (endpoint
 /// or callback URL), at most `$3` in all; deliveries to disabled endpoints wait.
+/// Endpoint settings narrow a destination's room: a `fifo` endpoint has room for one,
+/// and its only candidate is its oldest pending delivery (lowest `seq`), so a head
+/// waiting for its retry holds the rest back; a rate-limited endpoint may have `$6`
+/// leased and take at most its allowance from `$5` (a JSON object from endpoint id to
+/// count, worked out by [`crate::pacing`] under the pacing row's lock).
 ///
 /// As on SQLite it visits destinations, not rows, so a destination at its cap with a
 /// deep backlog costs one index seek rather than a walk over its due rows: `targets`
@@ -24,7 +29,10 @@ use crate::{
 /// those under their cap, and each contributes at most its room of its oldest due
 /// rows (`LATERAL`, on `deliveries_by_target_due`). `SKIP LOCKED` lets instances
 /// claim side by side without waiting for or taking each other's rows; rows locked
-/// but not chosen are free again at commit.
+/// but not chosen are free again at commit. A FIFO head locked by another instance is
+/// skipped, not passed over: the candidate is the head or nothing, and a head that
+/// another instance leased and committed meanwhile fails the due test when the lock
+/// re-reads it.
 const CLAIM: &str = "
     WITH RECURSIVE targets(target) AS (
         (SELECT target FROM deliveries WHERE state = 'pending' ORDER BY target LIMIT 1)
@@ -37,12 +45,19 @@ const CLAIM: &str = "
         WHERE state = 'pending' AND lease_until > $1
         GROUP BY target
     ), rooms AS (
-        SELECT t.target, $2 - COALESCE(l.n, 0) AS room
-        FROM targets t LEFT JOIN leased l ON l.target = t.target
-        WHERE t.target IS NOT NULL AND COALESCE(l.n, 0) < $2
-          -- An endpoint's target is its id; a callback URL never equals one.
-          AND NOT EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = t.target
-                                                     AND (p.status <> 'enabled' OR p.deleted_at IS NOT NULL))
+        -- An endpoint's target is its id; a callback URL never equals one.
+        SELECT t.target, COALESCE(p.ordering = 'fifo', false) AS fifo,
+               GREATEST(LEAST(k.cap - COALESCE(l.n, 0), k.allowance), 0) AS room
+        FROM targets t
+        LEFT JOIN leased l ON l.target = t.target
+        LEFT JOIN endpoints p ON p.endpoint_id = t.target
+        CROSS JOIN LATERAL (SELECT
+            CASE WHEN p.ordering = 'fifo' THEN 1 WHEN p.rate_limit_per_second IS NOT NULL THEN $6 ELSE $2 END
+                AS cap,
+            CASE WHEN p.rate_limit_per_second IS NULL THEN $3
+                 ELSE COALESCE(($5::jsonb ->> t.target)::bigint, 0) END AS allowance) k
+        WHERE t.target IS NOT NULL
+          AND (p.endpoint_id IS NULL OR (p.status = 'enabled' AND p.deleted_at IS NULL))
     ), candidates AS (
         SELECT c.seq, c.next_attempt_at
         FROM rooms r CROSS JOIN LATERAL (
@@ -52,12 +67,31 @@ const CLAIM: &str = "
             LIMIT LEAST(r.room, $3)
             FOR UPDATE SKIP LOCKED
         ) c
+        WHERE r.room > 0 AND NOT r.fifo
+        UNION ALL
+        SELECT h.seq, h.next_attempt_at
+        FROM rooms r CROSS JOIN LATERAL (
+            SELECT d.seq, d.next_attempt_at FROM deliveries d
+            WHERE d.seq = (SELECT MIN(m.seq) FROM deliveries m WHERE m.state = 'pending' AND m.endpoint_id = r.target)
+              AND d.state = 'pending' AND d.next_attempt_at <= $1
+            FOR UPDATE SKIP LOCKED
+        ) h
+        WHERE r.room > 0 AND r.fifo
     ), chosen AS (
         SELECT seq FROM candidates ORDER BY next_attempt_at, seq LIMIT $3
     )
     UPDATE deliveries SET lease_until = $4, next_attempt_at = $4
     FROM chosen WHERE deliveries.seq = chosen.seq
     RETURNING deliveries.delivery_id";
+
+/// The rate-limited endpoints this claim may serve, with their limit's state, locked
+/// until the claim commits. One that another instance is claiming for is skipped:
+/// this claim leaves it alone rather than wait.
+const SELECT_PACED: &str = "
+    SELECT s.endpoint_id, p.rate_limit_per_second, s.tat_us
+    FROM endpoint_pacing s JOIN endpoints p ON p.endpoint_id = s.endpoint_id
+    WHERE p.rate_limit_per_second IS NOT NULL AND p.deleted_at IS NULL AND p.status = 'enabled'
+    FOR UPDATE OF s SKIP LOCKED";
 
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
@@ -73,8 +107,7 @@ impl DeliveryStore for PostgresStore {
     async fn claim_due(
         &self,
         now: UnixMillis,
-        limit: u32,
-        per_target_cap: u32,
+        limits: ClaimLimits,
         lease_until: UnixMillis,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = self.pool.begin().await?;
@@ -87,19 +120,43 @@ impl DeliveryStore for PostgresStore {
         )
         .execute(&mut *tx)
         .await?;
+        let paced_rows: Vec<(String, i64, i64)> = sqlx::query_as(SELECT_PACED).fetch_all(&mut *tx).await?;
+        let paced = pacing::paced_endpoints(paced_rows, now, limits.per_rate_limited_target)?;
         let ids: Vec<String> = sqlx::query_scalar(CLAIM)
             .bind(now)
-            .bind(i64::from(per_target_cap))
-            .bind(i64::from(limit))
+            .bind(i64::from(limits.per_target))
+            .bind(i64::from(limits.total))
             .bind(lease_until)
+            .bind(pacing::allowances_json(&paced))
+            .bind(i64::from(limits.per_rate_limited_target))
             .fetch_all(&mut *tx)
             .await?;
         if ids.is_empty() {
+            // Ended here, not by drop: a dropped transaction's rollback waits for the
+            // connection's next use, and meanwhile its pacing locks would make the
+            // next claim, on another connection, skip those endpoints.
+            tx.commit().await?;
             return Ok(Vec::new());
         }
         let rows = sqlx::query(SELECT_CLAIMED).bind(&ids).fetch_all(&mut *tx).await?;
+        let claimed = rows
+            .iter()
+            .map(|row| rows::claimed_delivery(row, &self.sealer))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let advanced = pacing::advanced(&paced, &claimed, now);
+        if !advanced.is_empty() {
+            let (ids, tats): (Vec<String>, Vec<i64>) = advanced.into_iter().unzip();
+            sqlx::query(
+                "UPDATE endpoint_pacing s SET tat_us = u.tat_us
+                 FROM UNNEST($1::text[], $2::bigint[]) AS u (endpoint_id, tat_us) WHERE s.endpoint_id = u.endpoint_id",
+            )
+            .bind(ids)
+            .bind(tats)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        rows.iter().map(|row| rows::claimed_delivery(row, &self.sealer)).collect()
+        Ok(claimed)
     }
 
     async fn record_outcomes(

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod deliveries;
+mod delivery_settings;
 mod endpoints;
 mod events;
 mod idempotency;

@@ -6,11 +6,11 @@ use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::SqliteStore;
-use crate::rows;
 use crate::{
-    AttemptOutcome, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event, QueueDepth,
-    StoreError, StoreResult, UnixMillis,
+    AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
+    QueueDepth, StoreError, StoreResult, UnixMillis,
 };
+use crate::{pacing, rows};
 
 /// Inserts one pending delivery, due at `due_at`.
 pub(super) async fn insert_delivery(
@@ -42,7 +42,11 @@ pub(super) async fn insert_delivery(
 
 /// Due deliveries, oldest first, at most `?2` leased per destination (endpoint or
 /// callback URL), at most `?3` in all. Deliveries to disabled endpoints wait (they
-/// resume if the endpoint is re-enabled).
+/// resume if the endpoint is re-enabled). Endpoint settings narrow a destination's
+/// room: a `fifo` endpoint has room for one, and its only candidate is its oldest
+/// pending delivery (lowest `seq`), so a head waiting for its retry holds the rest
+/// back; a rate-limited endpoint may have `?5` leased and take at most its allowance,
+/// `?4` (a JSON object from endpoint id to count, worked out by [`crate::pacing`]).
 ///
 /// It visits destinations, not rows, so its cost does not grow with a destination's
 /// backlog: `targets` walks the distinct destinations with pending deliveries (a skip
@@ -72,17 +76,32 @@ const SELECT_CLAIMABLE: &str = "
         WHERE state = 'pending' AND lease_until > ?1
         GROUP BY target
     ),
+    -- An endpoint's target is its id; a callback URL never equals one.
+    limits(target, fifo, cap, allowance) AS (
+        SELECT t.target, p.ordering IS 'fifo',
+               CASE WHEN p.ordering IS 'fifo' THEN 1
+                    WHEN p.rate_limit_per_second IS NOT NULL THEN ?5 ELSE ?2 END,
+               CASE WHEN p.rate_limit_per_second IS NULL THEN ?3
+                    ELSE COALESCE(json_extract(?4, '$.\"' || t.target || '\"'), 0) END
+        FROM targets t LEFT JOIN endpoints p ON p.endpoint_id = t.target
+        WHERE t.target IS NOT NULL
+          AND (p.endpoint_id IS NULL OR (p.status = 'enabled' AND p.deleted_at IS NULL))
+    ),
     heads(target, seq, room) AS (
-        SELECT t.target,
-               (SELECT d.seq FROM deliveries d INDEXED BY deliveries_by_target_due
-                WHERE d.state = 'pending' AND d.target = t.target AND d.next_attempt_at <= ?1
-                ORDER BY d.next_attempt_at, d.seq LIMIT 1),
-               ?2 - COALESCE(l.n, 0)
-        FROM targets t LEFT JOIN leased l ON l.target = t.target
-        WHERE t.target IS NOT NULL AND COALESCE(l.n, 0) < ?2
-          -- An endpoint's target is its id; a callback URL never equals one.
-          AND NOT EXISTS (SELECT 1 FROM endpoints p WHERE p.endpoint_id = t.target
-                                                     AND (p.status <> 'enabled' OR p.deleted_at IS NOT NULL))
+        SELECT l.target,
+               CASE WHEN l.fifo THEN
+                   (SELECT d.seq FROM deliveries d
+                    WHERE d.seq = (SELECT MIN(h.seq) FROM deliveries h INDEXED BY deliveries_by_endpoint
+                                   WHERE h.state = 'pending' AND h.endpoint_id = l.target)
+                      AND d.next_attempt_at <= ?1)
+               ELSE
+                   (SELECT d.seq FROM deliveries d INDEXED BY deliveries_by_target_due
+                    WHERE d.state = 'pending' AND d.target = l.target AND d.next_attempt_at <= ?1
+                    ORDER BY d.next_attempt_at, d.seq LIMIT 1)
+               END,
+               MIN(l.cap - COALESCE(n.n, 0), l.allowance)
+        FROM limits l LEFT JOIN leased n ON n.target = l.target
+        WHERE COALESCE(n.n, 0) < l.cap AND l.allowance > 0
     ),
     queue(seq, target, due, taken, room) AS (
         SELECT h.seq, h.target, (SELECT d.next_attempt_at FROM deliveries d WHERE d.seq = h.seq), 1, h.room
@@ -100,6 +119,12 @@ const SELECT_CLAIMABLE: &str = "
     )
     SELECT seq FROM queue";
 
+/// The rate-limited endpoints a claim may serve, with their limit's state.
+const SELECT_PACED: &str = "
+    SELECT s.endpoint_id, p.rate_limit_per_second, s.tat_us
+    FROM endpoint_pacing s JOIN endpoints p ON p.endpoint_id = s.endpoint_id
+    WHERE p.rate_limit_per_second IS NOT NULL AND p.deleted_at IS NULL AND p.status = 'enabled'";
+
 const SELECT_CLAIMED: &str = "
     SELECT d.delivery_id, d.event_id, d.endpoint_id, d.attempts, COALESCE(p.url, d.callback_url) AS url,
            p.secret, p.previous_secret, p.previous_secret_until, e.event_type, e.event_data, e.traceparent
@@ -114,24 +139,29 @@ impl DeliveryStore for SqliteStore {
     async fn claim_due(
         &self,
         now: UnixMillis,
-        limit: u32,
-        per_target_cap: u32,
+        limits: ClaimLimits,
         lease_until: UnixMillis,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        // Holding the only writer connection, nothing can change between this read
-        // and the update below; a claim that finds nothing costs this one statement.
+        // Holding the only writer connection, nothing can change between these reads
+        // and the update below; a claim that finds nothing costs two statements.
         let mut writer = self.writer.acquire().await?;
+        let paced_rows: Vec<(String, i64, i64)> =
+            sqlx::query_as(SELECT_PACED).fetch_all(&mut *writer).await?;
+        let paced = pacing::paced_endpoints(paced_rows, now, limits.per_rate_limited_target)?;
         let seqs: Vec<i64> = sqlx::query_scalar(SELECT_CLAIMABLE)
             .bind(now)
-            .bind(i64::from(per_target_cap))
-            .bind(i64::from(limit))
+            .bind(i64::from(limits.per_target))
+            .bind(i64::from(limits.total))
+            .bind(pacing::allowances_json(&paced))
+            .bind(i64::from(limits.per_rate_limited_target))
             .fetch_all(&mut *writer)
             .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
         // A claim need not survive a power failure: SQLite is one instance, and it
-        // releases every lease when it starts.
+        // releases every lease when it starts. (Nor need a rate limit's state: lost,
+        // it allows one burst more.)
         self.lower_sync(&mut writer).await?;
         let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         let seq_list = serde_json::Value::from(seqs).to_string();
@@ -146,8 +176,19 @@ impl DeliveryStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let rows = sqlx::query(SELECT_CLAIMED).bind(&seq_list).fetch_all(&mut *tx).await?;
+        let claimed = rows
+            .iter()
+            .map(|row| rows::claimed_delivery(row, &self.sealer))
+            .collect::<StoreResult<Vec<_>>>()?;
+        for (endpoint_id, tat_us) in pacing::advanced(&paced, &claimed, now) {
+            sqlx::query("UPDATE endpoint_pacing SET tat_us = ? WHERE endpoint_id = ?")
+                .bind(tat_us)
+                .bind(endpoint_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        rows.iter().map(|row| rows::claimed_delivery(row, &self.sealer)).collect()
+        Ok(claimed)
     }
 
     async fn record_outcomes(

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod deliveries;
+mod delivery_settings;
 mod endpoints;
 mod events;
 mod idempotency;
@@ -192,7 +193,7 @@ mod tests {
         };
         store.publish_events(&[event]).await.expect("publish");
         assert_eq!(writer_sync_level(&store).await, 2);
-        assert_eq!(store.claim_due(10, 10, 8, 100).await.expect("claim").len(), 1);
+        assert_eq!(store.claim_due(10, crate::ClaimLimits::new(10, 8), 100).await.expect("claim").len(), 1);
         assert_eq!(writer_sync_level(&store).await, 2, "what follows a claim is synced again");
     }
 

@@ -5,16 +5,17 @@ use hookd_core::{
     EventId, TokenHash, VideoId, VideoStatus,
 };
 use hookd_store::{
-    AttemptOutcome, AttemptRecord, Endpoint, EndpointPatch, Event, EventQuery, IdempotencyClaim,
+    AttemptOutcome, AttemptRecord, ClaimLimits, Endpoint, EndpointPatch, Event, EventQuery, IdempotencyClaim,
     IdempotencyScope, NextStep, PageRequest, Store, StoreError, Video, VideoResult, VideoUpdate,
 };
 
 pub(crate) const NOW: i64 = 1_764_180_000_000;
 const HOUR: i64 = 3_600_000;
 
-// This round's delivery controls live in their own file; the conformance macro finds
+// This round's delivery controls and settings live in files of their own; the conformance macro finds
 // every behaviour here.
 pub use super::delivery_controls::*;
+pub use super::delivery_settings::*;
 
 pub async fn new_account(store: &dyn Store, name: &str) -> AccountId {
     store.create_account(name, &ApiKey::generate(), NOW).await.expect("account").account_id
@@ -329,7 +330,7 @@ pub(crate) async fn claim(
     limit: u32,
     cap: u32,
 ) -> Vec<hookd_store::ClaimedDelivery> {
-    store.claim_due(now, limit, cap, now + LEASE).await.expect("claim")
+    store.claim_due(now, ClaimLimits::new(limit, cap), now + LEASE).await.expect("claim")
 }
 
 pub(crate) fn outcome(
@@ -689,7 +690,7 @@ pub async fn retention_keeps_deliveries_in_flight_and_their_events(store: &dyn S
     endpoint_with(store, &account, EventFilter::All, None).await;
     let old = event_at(&account, NOW - 40 * 24 * HOUR);
     store.publish_events(std::slice::from_ref(&old)).await.expect("publish");
-    let leased = store.claim_due(NOW, 10, 8, NOW + LEASE).await.expect("claim");
+    let leased = store.claim_due(NOW, ClaimLimits::new(10, 8), NOW + LEASE).await.expect("claim");
     assert_eq!(leased.len(), 1);
     let cutoff = NOW - 30 * 24 * HOUR;
     let pruned = store.prune_history(cutoff, NOW + 1, 100).await.expect("prune");

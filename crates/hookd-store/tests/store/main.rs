@@ -3,6 +3,7 @@
 
 mod behaviours;
 mod delivery_controls;
+mod delivery_settings;
 mod sealing;
 
 use std::future::Future;
@@ -95,6 +96,15 @@ conformance!(
     claims_released_until_later_are_due_only_then,
     recovery_resends_exactly_the_deliveries_that_failed_in_the_window,
     a_rotation_with_overlap_keeps_only_the_replaced_secret_until_then,
+    settings_default_to_unordered_and_unlimited_and_read_back,
+    a_fifo_endpoint_is_claimed_one_at_a_time_in_publish_order,
+    a_fifo_head_waiting_for_its_retry_holds_back_the_rest,
+    skipping_the_head_fails_it_and_lets_the_next_go,
+    switching_fifo_off_releases_the_queue,
+    a_rate_limited_endpoint_is_claimed_no_faster_than_its_limit,
+    a_rate_limited_endpoint_has_no_more_leased_than_its_in_flight_cap,
+    removing_a_rate_limit_lets_claims_run_ahead_again,
+    settings_on_one_endpoint_do_not_slow_the_others,
 );
 
 #[tokio::test]
@@ -116,7 +126,8 @@ mod shared_postgres {
 
     use hookd_core::EventFilter;
     use hookd_store::{
-        DeliveryStore, EventStore, PostgresOptions, PostgresStore, ScratchDatabase, test_server_url,
+        DeliverySettingsStore, DeliveryStore, EventStore, PostgresOptions, PostgresStore, ScratchDatabase,
+        test_server_url,
     };
 
     use super::behaviours;
@@ -153,7 +164,10 @@ mod shared_postgres {
         let claim = |store: PostgresStore| async move {
             let mut ids = Vec::new();
             loop {
-                let claimed = store.claim_due(now, 25, 1_000, now + 60_000).await.expect("claim");
+                let claimed = store
+                    .claim_due(now, hookd_store::ClaimLimits::new(25, 1_000), now + 60_000)
+                    .await
+                    .expect("claim");
                 if claimed.is_empty() {
                     return ids;
                 }
@@ -167,6 +181,68 @@ mod shared_postgres {
         all.dedup();
         assert_eq!(all.len(), claimed, "a delivery was claimed twice");
         assert_eq!(claimed, 1_000, "every delivery was claimed once");
+        a.close().await;
+        b.close().await;
+        database.drop_database().await.expect("drop");
+    }
+
+    /// An account with one catch-all endpoint with `settings` and `n` events for it.
+    async fn endpoint_with_backlog(
+        store: &PostgresStore,
+        settings: hookd_core::DeliverySettings,
+        n: usize,
+    ) -> Vec<hookd_store::Event> {
+        let account = behaviours::new_account(store, "a").await;
+        let endpoint = behaviours::endpoint_with(store, &account, EventFilter::All, None).await;
+        store.set_delivery_settings(&account, &endpoint, settings, behaviours::NOW).await.expect("settings");
+        let events: Vec<_> = (0..n).map(|_| behaviours::event_now(&account)).collect();
+        store.publish_events(&events).await.expect("publish");
+        events
+    }
+
+    #[tokio::test]
+    async fn instances_claiming_at_once_lease_a_fifo_endpoint_one_delivery_at_a_time_in_order() {
+        let Some((database, a, b)) = two_instances().await else { return };
+        let fifo =
+            hookd_core::DeliverySettings { ordering: hookd_core::DeliveryOrdering::Fifo, rate_limit: None };
+        let events = endpoint_with_backlog(&a, fifo, 20).await;
+        let now = hookd_store::now_millis();
+        let limits = hookd_store::ClaimLimits::new(25, 8);
+        let mut sent = Vec::new();
+        while sent.len() < events.len() {
+            let (from_a, from_b) =
+                tokio::join!(a.claim_due(now, limits, now + 60_000), b.claim_due(now, limits, now + 60_000));
+            let claimed: Vec<_> =
+                from_a.expect("claim a").into_iter().chain(from_b.expect("claim b")).collect();
+            assert_eq!(claimed.len(), 1, "one lease at a time, whoever claims");
+            let outcome = behaviours::outcome(&claimed[0], now, Some(200), hookd_store::NextStep::Delivered);
+            a.record_outcomes(&[outcome], 0).await.expect("record");
+            sent.push(claimed[0].event_id.clone());
+        }
+        let published: Vec<_> = events.iter().map(|e| e.event_id.clone()).collect();
+        assert_eq!(sent, published, "in publish order");
+        a.close().await;
+        b.close().await;
+        database.drop_database().await.expect("drop");
+    }
+
+    #[tokio::test]
+    async fn instances_share_one_rate_limit() {
+        let Some((database, a, b)) = two_instances().await else { return };
+        let limit = hookd_core::RateLimit::new(100).expect("limit");
+        let settings = hookd_core::DeliverySettings { rate_limit: Some(limit), ..Default::default() };
+        endpoint_with_backlog(&a, settings, 300).await;
+        let start = hookd_store::now_millis();
+        let limits = hookd_store::ClaimLimits::new(1_000, 1_000);
+        let mut total = 0;
+        for ms in (0..=1_000).step_by(5) {
+            let now = start + ms;
+            let (from_a, from_b) =
+                tokio::join!(a.claim_due(now, limits, now + 60_000), b.claim_due(now, limits, now + 60_000));
+            total += from_a.expect("claim a").len() + from_b.expect("claim b").len();
+        }
+        assert!(total <= 100 + 5, "two instances took {total} in one second of a 100/s limit");
+        assert!(total >= 90, "skipping a locked endpoint must not starve it: {total}");
         a.close().await;
         b.close().await;
         database.drop_database().await.expect("drop");

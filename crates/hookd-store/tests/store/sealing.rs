@@ -6,7 +6,8 @@
 
 use hookd_core::{AccountId, EndpointSecret, MasterKey, SecretSealer};
 use hookd_store::{
-    EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store, StoreError,
+    ClaimLimits, EndpointStore, PostgresOptions, PostgresStore, ScratchDatabase, SqliteStore, Store,
+    StoreError,
 };
 
 use super::{behaviours, sealer};
@@ -142,7 +143,7 @@ async fn assert_rotated(store: &dyn Store, account: &AccountId, endpoints: &[beh
     }
     let event = behaviours::event_of(account, "avatar_video.success", Some("entity-0"));
     store.publish_events(&[event]).await.expect("publish");
-    let claimed = store.claim_due(i64::MAX - 1, 10, 8, i64::MAX).await.expect("claim");
+    let claimed = store.claim_due(i64::MAX - 1, ClaimLimits::new(10, 8), i64::MAX).await.expect("claim");
     let to_first =
         claimed.iter().find(|c| c.endpoint_id.as_ref() == Some(&first.endpoint_id)).expect("first");
     assert_eq!(to_first.previous_secret, Some((first.secret.clone(), i64::MAX)), "the overlap's secret too");
