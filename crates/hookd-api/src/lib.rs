@@ -147,7 +147,7 @@ fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> byte
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     use admin::{accounts, events as publishing, videos as rendering};
-    use v3::{deliveries, endpoints, events, recovery, videos};
+    use v3::{deliveries, delivery_settings, endpoints, events, recovery, videos};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
         .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
@@ -159,6 +159,9 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(deliveries::resend))
         .routes(routes!(deliveries::test_endpoint))
         .routes(routes!(recovery::recover))
+        .routes(routes!(delivery_settings::get_settings, delivery_settings::put_settings))
+        .routes(routes!(delivery_settings::get_head))
+        .routes(routes!(delivery_settings::skip_head))
         .routes(routes!(videos::create_video))
         .routes(routes!(videos::get_video))
         .route_layer(from_fn_with_state(state.clone(), idempotency::customer_idempotency))

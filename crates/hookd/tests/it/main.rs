@@ -7,6 +7,7 @@ mod compatibility;
 mod database_outage;
 mod deliveries;
 mod delivery_controls;
+mod delivery_settings;
 mod durability;
 mod endpoints;
 mod errors;

@@ -105,10 +105,12 @@ impl Instance {
         )
     }
 
-    pub async fn create_endpoint(&self, api_key: &str, url: &str) {
+    /// Returns the endpoint's id.
+    pub async fn create_endpoint(&self, api_key: &str, url: &str) -> String {
         let http = reqwest::Client::new();
         let request = http.post(self.url("/v3/webhooks/endpoints")).header("X-Api-Key", api_key);
-        send(request.json(&json!({ "url": url }))).await.assert_ok();
+        let reply = send(request.json(&json!({ "url": url }))).await;
+        reply.assert_ok()["endpoint_id"].as_str().expect("id").to_owned()
     }
 
     /// Publishes `count` events in one batch; returns their ids.
