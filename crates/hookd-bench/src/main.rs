@@ -9,6 +9,7 @@
 //!   cargo run --release -p hookd-bench -- --scenario c     # fan-out to 10 endpoints
 //!   cargo run --release -p hookd-bench -- --scenario d     # 1,000,000 queued, then drained
 //!   cargo run --release -p hookd-bench -- --scenario g     # 20,000 to a receiver failing 30 %
+//!   cargo run --release -p hookd-bench -- --events 2000 --rate 0 --fifo  # one FIFO endpoint
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0      # flat out
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0 \
@@ -58,6 +59,10 @@ struct Args {
     /// Endpoints subscribed to every event (fan-out).
     #[arg(long, default_value_t = 1)]
     endpoints: usize,
+    /// Give every endpoint `fifo` ordering: one delivery at a time, in publish order,
+    /// so throughput is bound by one round trip (claim, send, record) at a time.
+    #[arg(long)]
+    fifo: bool,
     /// Bytes of padding in each event's data.
     #[arg(long, default_value_t = 1024)]
     payload: usize,
@@ -121,6 +126,19 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
             .await?;
         if !created.status().is_success() {
             bail!("creating an endpoint failed: {}", created.text().await?);
+        }
+        if args.fifo {
+            let endpoint: Value = created.json().await?;
+            let id = endpoint["data"]["endpoint_id"].as_str().context("the endpoint's id")?;
+            let settings = http
+                .put(format!("{base}/v3/webhooks/endpoints/{id}/settings"))
+                .header("X-Api-Key", &key)
+                .json(&json!({"ordering": "fifo", "rate_limit_per_second": null}))
+                .send()
+                .await?;
+            if !settings.status().is_success() {
+                bail!("setting FIFO ordering failed: {}", settings.text().await?);
+            }
         }
     }
 
