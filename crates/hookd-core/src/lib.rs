@@ -12,6 +12,7 @@ pub mod delivery_settings;
 pub mod destination;
 pub mod endpoint;
 pub mod ids;
+pub mod operational;
 pub mod random;
 pub mod recovery;
 pub mod retry;
@@ -30,6 +31,7 @@ pub use endpoint::{
     EventFilterError, UrlError, UrlRules,
 };
 pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, VideoId};
+pub use operational::{OperationalEventType, operations_account};
 pub use recovery::{RecoveryWindow, RecoveryWindowError};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use sealing::{MasterKey, SealError, SecretSealer};

@@ -12,6 +12,7 @@
 
 mod availability;
 mod model;
+mod operational;
 mod pacing;
 mod postgres;
 mod rows;
@@ -226,6 +227,9 @@ pub trait EventStore: Send + Sync {
         query: &EventQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Event>>;
+    /// How many events of each type the account's history holds (for `/metrics`, of
+    /// the operations account's). Reads an index, not the events.
+    async fn count_events_by_type(&self, account_id: &AccountId) -> StoreResult<Vec<(String, i64)>>;
     /// One retention batch: deletes up to `batch` deliveries created before `before`
     /// (with their attempts) that are not in flight at `now`, then up to `batch`
     /// events created before `before` that have no delivery left. Short transactions,

@@ -51,10 +51,12 @@ impl AccountStore for PostgresStore {
     async fn add_api_key(&self, account_id: &AccountId, key: &ApiKey, now: UnixMillis) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // FOR SHARE keeps the account from vanishing before the key is inserted.
-        let exists = sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR SHARE")
-            .bind(account_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 AND account_id <> $2 FOR SHARE")
+                .bind(account_id.as_str())
+                .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -94,11 +96,13 @@ impl AccountStore for PostgresStore {
     }
 
     async fn existing_accounts(&self, account_ids: &[AccountId]) -> StoreResult<Vec<AccountId>> {
-        let found: Vec<String> =
-            sqlx::query_scalar("SELECT account_id FROM accounts WHERE account_id = ANY($1)")
-                .bind(id_array(account_ids.iter()))
-                .fetch_all(&self.pool)
-                .await?;
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT account_id FROM accounts WHERE account_id = ANY($1) AND account_id <> $2",
+        )
+        .bind(id_array(account_ids.iter()))
+        .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
+        .fetch_all(&self.pool)
+        .await?;
         found
             .iter()
             .map(|id| AccountId::parse(id).map_err(|_| StoreError::Corrupt("account id".into())))

@@ -8,7 +8,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::events::NewDeliveries;
-use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array};
+use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array, operational};
 use crate::{
     AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
     QueueDepth, StoreError, StoreResult, UnixMillis,
@@ -165,9 +165,13 @@ impl DeliveryStore for PostgresStore {
         disable_before: UnixMillis,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        let watched = operational::before_outcomes(&mut tx, outcomes).await?;
         insert_attempts(&mut tx, outcomes).await?;
         update_deliveries(&mut tx, outcomes).await?;
         update_endpoint_health(&mut tx, outcomes, disable_before).await?;
+        if let Some(before) = watched {
+            operational::after_outcomes(&mut tx, outcomes, &before).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -403,7 +407,9 @@ async fn update_deliveries(
     Ok(())
 }
 
-/// Applies the batch's effect on each endpoint's failure run in endpoint-id order, so
+/// Applies the batch's effect on each endpoint's failure run in endpoint-id order (the
+/// operator's operational endpoints are never disabled: an alert endpoint that is down
+/// keeps its events, retried on the schedule), so
 /// two instances writing at once lock endpoint rows in the same order and cannot
 /// deadlock. The usual all-success batch writes nothing (the WHERE clause).
 async fn update_endpoint_health(
@@ -417,6 +423,7 @@ async fn update_endpoint_health(
             "UPDATE endpoints SET
                  failing_since = CASE WHEN $2 THEN $3 ELSE COALESCE(failing_since, $3) END,
                  status = CASE WHEN (CASE WHEN $2 THEN $3 ELSE COALESCE(failing_since, $3) END) <= $4
+                                    AND account_id <> $5
                                THEN 'disabled' ELSE status END
              WHERE endpoint_id = $1 AND ($3::bigint IS NOT NULL OR failing_since IS NOT NULL)",
         )
@@ -424,6 +431,7 @@ async fn update_endpoint_health(
         .bind(health.succeeded)
         .bind(health.first_failure)
         .bind(disable_before)
+        .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
         .execute(&mut **tx)
         .await?;
     }

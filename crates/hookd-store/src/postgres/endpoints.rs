@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId};
 
-use super::PostgresStore;
+use super::{PostgresStore, operational};
 use crate::rows::{self, fetch_limit, into_page};
 use crate::{
     Endpoint, EndpointPatch, EndpointSecrets, EndpointStore, Page, PageRequest, StoreError, StoreResult,
@@ -98,6 +98,11 @@ impl EndpointStore for PostgresStore {
              WHERE account_id = $6 AND endpoint_id = $7 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
         );
+        let mut tx = self.pool.begin().await?;
+        let before = match patch.status {
+            Some(_) => operational::endpoint_states(&mut tx, &[endpoint_id.as_str().to_owned()]).await?.pop(),
+            None => None,
+        };
         let row = sqlx::query(&sql)
             .bind(patch.url.as_ref().map(EndpointUrl::as_str))
             .bind(patch.events.is_some())
@@ -106,10 +111,20 @@ impl EndpointStore for PostgresStore {
             .bind(now)
             .bind(account_id.as_str())
             .bind(endpoint_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(rows::endpoint(&row)?.1)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            // Ended here, not by drop, which would keep the row locked until the
+            // connection is next used.
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        };
+        let endpoint = rows::endpoint(&row)?.1;
+        if let Some(before) = before {
+            operational::after_status_change(&mut tx, &before, now).await?;
+        }
+        tx.commit().await?;
+        Ok(endpoint)
     }
 
     async fn delete_endpoint(

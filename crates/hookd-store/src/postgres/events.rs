@@ -47,6 +47,16 @@ impl EventStore for PostgresStore {
         Ok(into_page(rows, page))
     }
 
+    async fn count_events_by_type(&self, account_id: &AccountId) -> StoreResult<Vec<(String, i64)>> {
+        let counts = sqlx::query_as(
+            "SELECT event_type, COUNT(*) FROM events WHERE account_id = $1 GROUP BY event_type ORDER BY event_type",
+        )
+        .bind(account_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(counts)
+    }
+
     async fn prune_history(&self, before: UnixMillis, now: UnixMillis, batch: u32) -> StoreResult<Pruned> {
         let mut tx = self.pool.begin().await?;
         if !try_duty(&mut tx, Duty::PruneHistory).await? {

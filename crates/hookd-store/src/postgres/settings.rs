@@ -157,7 +157,10 @@ impl SettingsStore for PostgresStore {
             .execute(&mut *tx)
             .await?;
         let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts)").fetch_one(&mut *tx).await?;
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id <> $1)")
+                .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
+                .fetch_one(&mut *tx)
+                .await?;
         if exists {
             return Ok(None);
         }

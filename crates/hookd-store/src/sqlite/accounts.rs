@@ -49,8 +49,9 @@ impl AccountStore for SqliteStore {
 
     async fn add_api_key(&self, account_id: &AccountId, key: &ApiKey, now: UnixMillis) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM accounts WHERE account_id = ?")
+        let exists = sqlx::query("SELECT 1 FROM accounts WHERE account_id = ? AND account_id <> ?")
             .bind(account_id.as_str())
+            .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
@@ -94,9 +95,10 @@ impl AccountStore for SqliteStore {
 
     async fn existing_accounts(&self, account_ids: &[AccountId]) -> StoreResult<Vec<AccountId>> {
         let found: Vec<String> = sqlx::query_scalar(
-            "SELECT account_id FROM accounts WHERE account_id IN (SELECT value FROM json_each(?))",
+            "SELECT account_id FROM accounts WHERE account_id IN (SELECT value FROM json_each(?)) AND account_id <> ?",
         )
         .bind(json_array(account_ids.iter()))
+        .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
         .fetch_all(&self.reader)
         .await?;
         found

@@ -2,10 +2,11 @@
 //! and the delivery history customers read.
 
 use async_trait::async_trait;
+use hookd_core::operational::OPERATIONS_ACCOUNT_ID;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::SqliteStore;
+use super::{SqliteStore, operational};
 use crate::{
     AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
     QueueDepth, StoreError, StoreResult, UnixMillis,
@@ -198,6 +199,7 @@ impl DeliveryStore for SqliteStore {
     ) -> StoreResult<()> {
         let rows = outcome_rows(outcomes);
         let mut tx = self.writer.begin().await?;
+        let watched = operational::before_outcomes(&mut tx, outcomes).await?;
         // Two statements for the whole batch (one row per outcome via json_each), not
         // two per outcome: each statement is a round trip to SQLite's thread.
         sqlx::query(
@@ -220,11 +222,14 @@ impl DeliveryStore for SqliteStore {
         .bind(&rows)
         .execute(&mut *tx)
         .await?;
+        // The operator's operational endpoints are never disabled: an alert endpoint
+        // that is down keeps its events, retried on the schedule.
         for (endpoint_id, health) in rows::endpoint_health(outcomes) {
             sqlx::query(
                 "UPDATE endpoints SET
                      failing_since = CASE WHEN ?2 THEN ?3 ELSE COALESCE(failing_since, ?3) END,
                      status = CASE WHEN (CASE WHEN ?2 THEN ?3 ELSE COALESCE(failing_since, ?3) END) <= ?4
+                                        AND account_id <> ?5
                                    THEN 'disabled' ELSE status END
                  WHERE endpoint_id = ?1 AND (?3 IS NOT NULL OR failing_since IS NOT NULL)",
             )
@@ -232,8 +237,12 @@ impl DeliveryStore for SqliteStore {
             .bind(health.succeeded)
             .bind(health.first_failure)
             .bind(disable_before)
+            .bind(OPERATIONS_ACCOUNT_ID)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(before) = watched {
+            operational::after_outcomes(&mut tx, outcomes, &before).await?;
         }
         tx.commit().await?;
         Ok(())

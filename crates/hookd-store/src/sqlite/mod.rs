@@ -10,6 +10,7 @@ mod delivery_settings;
 mod endpoints;
 mod events;
 mod idempotency;
+mod operational;
 mod settings;
 mod videos;
 

@@ -108,7 +108,10 @@ impl SettingsStore for SqliteStore {
 
     async fn bootstrap_default_account(&self, key: &ApiKey, now: UnixMillis) -> StoreResult<Option<Account>> {
         let mut tx = self.writer.begin().await?;
-        let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *tx).await?;
+        let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE account_id <> ?")
+            .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
+            .fetch_one(&mut *tx)
+            .await?;
         if accounts > 0 {
             return Ok(None);
         }

@@ -4,6 +4,7 @@
 mod behaviours;
 mod delivery_controls;
 mod delivery_settings;
+mod operational;
 mod sealing;
 
 use std::future::Future;
@@ -105,6 +106,13 @@ conformance!(
     a_rate_limited_endpoint_has_no_more_leased_than_its_in_flight_cap,
     removing_a_rate_limit_lets_claims_run_ahead_again,
     settings_on_one_endpoint_do_not_slow_the_others,
+    an_endpoint_disabled_for_failing_emits_endpoint_disabled,
+    a_delivery_failed_for_good_emits_delivery_exhausted,
+    a_success_after_an_hour_of_failures_emits_endpoint_recovered,
+    an_owner_pausing_and_enabling_an_endpoint_emits_disabled_and_enabled,
+    without_operational_endpoints_nothing_is_emitted,
+    operational_endpoints_never_report_on_themselves_nor_are_disabled,
+    the_operations_account_takes_no_keys_and_no_published_events,
 );
 
 #[tokio::test]
