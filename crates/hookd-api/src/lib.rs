@@ -146,7 +146,7 @@ fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> byte
 }
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
-    use admin::{accounts, events as publishing, videos as rendering};
+    use admin::{accounts, events as publishing, operational, videos as rendering};
     use v3::{deliveries, delivery_settings, endpoints, events, recovery, videos};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
@@ -175,6 +175,8 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(publishing::publish_batch))
         .routes(routes!(rendering::report_status))
         .routes(routes!(rendering::list_videos))
+        .routes(routes!(operational::create_operational_endpoint, operational::list_operational_endpoints))
+        .routes(routes!(operational::delete_operational_endpoint))
         .route_layer(from_fn_with_state(state.clone(), idempotency::operator_idempotency))
         .route_layer(from_fn_with_state(state.clone(), extract::require_admin))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));

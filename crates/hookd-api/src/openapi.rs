@@ -275,6 +275,7 @@ mod tests {
         assert_publishes_its_fields::<crate::v3::deliveries::TestRequest>();
         assert_publishes_its_fields::<crate::v3::recovery::RecoverRequest>();
         assert_publishes_its_fields::<crate::v3::delivery_settings::Settings>();
+        assert_publishes_its_fields::<crate::admin::operational::CreateOperationalEndpointRequest>();
         assert_publishes_its_fields::<crate::admin::accounts::CreateAccountRequest>();
         assert_publishes_its_fields::<crate::admin::events::PublishEventRequest>();
         assert_publishes_its_fields::<crate::admin::events::PublishBatchRequest>();

@@ -56,5 +56,16 @@ pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::Into
         Err(error) if error.is_unavailable() => metrics::gauge!("hookd_database_up").set(0.0),
         Err(error) => tracing::warn!(error = %error, "could not read the queue depth for metrics"),
     }
+    // Operational events in the history (all instances' emissions; retention prunes
+    // them with the rest). Every type has a series from the start, for alert rules.
+    let operations = hookd_core::operations_account();
+    if let Ok(counts) =
+        hookd_store::within(state.database_timeout, state.store.count_events_by_type(&operations)).await
+    {
+        for kind in hookd_core::OperationalEventType::ALL {
+            let count = counts.iter().find(|(name, _)| name == kind.as_str()).map_or(0, |(_, n)| *n);
+            metrics::gauge!("hookd_operational_events", "event_type" => kind.as_str()).set(count as f64);
+        }
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

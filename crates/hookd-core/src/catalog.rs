@@ -90,6 +90,19 @@ impl EventCatalog {
         Self { entries }
     }
 
+    /// hookd's own event types, which the operator's operational endpoints subscribe
+    /// to ([`crate::operational`]).
+    pub fn operational() -> Self {
+        let entries = crate::OperationalEventType::ALL
+            .into_iter()
+            .map(|kind| EventTypeInfo {
+                name: kind.as_str().to_owned(),
+                description: kind.description().to_owned(),
+            })
+            .collect();
+        Self { entries }
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.entries.iter().any(|e| e.name == name)
     }

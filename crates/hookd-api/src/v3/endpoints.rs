@@ -83,7 +83,7 @@ pub struct EndpointResponse {
 
 impl EndpointResponse {
     /// `secret` only in the answers to create (rotate has its own shape).
-    fn new(endpoint: Endpoint, secret: Option<&EndpointSecret>) -> Self {
+    pub(crate) fn new(endpoint: Endpoint, secret: Option<&EndpointSecret>) -> Self {
         Self {
             endpoint_id: endpoint.endpoint_id.to_string(),
             url: endpoint.url.as_str().to_owned(),
@@ -282,11 +282,11 @@ pub async fn rotate_secret(
 }
 
 /// A malformed id cannot name anything, so it is answered like an unknown one.
-fn parse_endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
+pub(crate) fn parse_endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
     EndpointId::parse(raw).map_err(|_| ApiError::NotFound)
 }
 
-fn parse_url(state: &ApiState, raw: &str) -> Result<EndpointUrl, ApiError> {
+pub(crate) fn parse_url(state: &ApiState, raw: &str) -> Result<EndpointUrl, ApiError> {
     EndpointUrl::parse(raw, &state.url_rules)
         .map_err(|error| ApiError::invalid_parameter("url", format!("'url' {error}.")))
 }

@@ -16,6 +16,7 @@ mod flaky_receivers;
 mod idempotency;
 mod isolation;
 mod limits;
+mod operational;
 mod operations;
 mod pagination;
 mod publishing;
