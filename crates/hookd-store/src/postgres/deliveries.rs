@@ -408,8 +408,9 @@ async fn update_deliveries(
 }
 
 /// Applies the batch's effect on each endpoint's failure run in endpoint-id order (the
-/// operator's operational endpoints are never disabled: an alert endpoint that is down
-/// keeps its events, retried on the schedule), so
+/// operator's operational endpoints have none: they are never disabled, so an alert
+/// endpoint that is down keeps its events, retried on the schedule; and a batch never
+/// locks their rows, which the publish of operational events share-locks), so
 /// two instances writing at once lock endpoint rows in the same order and cannot
 /// deadlock. The usual all-success batch writes nothing (the WHERE clause).
 async fn update_endpoint_health(
@@ -423,9 +424,9 @@ async fn update_endpoint_health(
             "UPDATE endpoints SET
                  failing_since = CASE WHEN $2 THEN $3 ELSE COALESCE(failing_since, $3) END,
                  status = CASE WHEN (CASE WHEN $2 THEN $3 ELSE COALESCE(failing_since, $3) END) <= $4
-                                    AND account_id <> $5
                                THEN 'disabled' ELSE status END
-             WHERE endpoint_id = $1 AND ($3::bigint IS NOT NULL OR failing_since IS NOT NULL)",
+             WHERE endpoint_id = $1 AND ($3::bigint IS NOT NULL OR failing_since IS NOT NULL)
+               AND account_id <> $5",
         )
         .bind(endpoint_id)
         .bind(health.succeeded)

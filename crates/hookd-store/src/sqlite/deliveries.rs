@@ -222,16 +222,17 @@ impl DeliveryStore for SqliteStore {
         .bind(&rows)
         .execute(&mut *tx)
         .await?;
-        // The operator's operational endpoints are never disabled: an alert endpoint
-        // that is down keeps its events, retried on the schedule.
+        // The operator's operational endpoints have no failure run: they are never
+        // disabled, so an alert endpoint that is down keeps its events, retried on
+        // the schedule (and on PostgreSQL a batch never locks their rows).
         for (endpoint_id, health) in rows::endpoint_health(outcomes) {
             sqlx::query(
                 "UPDATE endpoints SET
                      failing_since = CASE WHEN ?2 THEN ?3 ELSE COALESCE(failing_since, ?3) END,
                      status = CASE WHEN (CASE WHEN ?2 THEN ?3 ELSE COALESCE(failing_since, ?3) END) <= ?4
-                                        AND account_id <> ?5
                                    THEN 'disabled' ELSE status END
-                 WHERE endpoint_id = ?1 AND (?3 IS NOT NULL OR failing_since IS NOT NULL)",
+                 WHERE endpoint_id = ?1 AND (?3 IS NOT NULL OR failing_since IS NOT NULL)
+                   AND account_id <> ?5",
             )
             .bind(endpoint_id)
             .bind(health.succeeded)
