@@ -85,6 +85,11 @@ hex_id!(
     /// The public half of an API key, used to find and revoke it.
     ApiKeyId
 );
+hex_id!(
+    /// A customer portal session: minted by the operator as a one-time link, then
+    /// redeemed for the credential the portal's page presents.
+    PortalSessionId
+);
 
 #[cfg(test)]
 mod tests {

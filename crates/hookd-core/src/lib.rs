@@ -13,6 +13,7 @@ pub mod destination;
 pub mod endpoint;
 pub mod ids;
 pub mod operational;
+pub mod portal;
 pub mod random;
 pub mod recovery;
 pub mod retry;
@@ -30,8 +31,9 @@ pub use endpoint::{
     CallbackId, CallbackIdTooLong, EndpointStatus, EndpointUrl, EntityId, EntityIdTooLong, EventFilter,
     EventFilterError, UrlError, UrlRules,
 };
-pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, VideoId};
+pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, PortalSessionId, VideoId};
 pub use operational::{OperationalEventType, operations_account};
+pub use portal::{PortalToken, PortalTokenKind, PortalTtl, PortalTtlOutOfRange};
 pub use recovery::{RecoveryWindow, RecoveryWindowError};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use sealing::{MasterKey, SealError, SecretSealer};

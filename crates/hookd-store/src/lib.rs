@@ -22,7 +22,7 @@ mod sqlite;
 use async_trait::async_trait;
 use hookd_core::{
     AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, DeliverySettings, EndpointId, EndpointSecret,
-    EventId, RecoveryWindow, SecretSealer, TokenHash, VideoId, VideoStatus,
+    EventId, PortalSessionId, RecoveryWindow, SecretSealer, TokenHash, VideoId, VideoStatus,
 };
 
 pub use availability::{Availability, within};
@@ -344,6 +344,32 @@ pub trait DeliverySettingsStore: Send + Sync {
     ) -> StoreResult<Option<QueueHead>>;
 }
 
+/// Customer portal sessions. Tokens are kept as hashes and compared in constant time.
+#[async_trait]
+pub trait PortalStore: Send + Sync {
+    /// Stores a new, unredeemed session with its one-time link's hash. An unknown
+    /// account (or the operations account) is `NotFound`.
+    async fn create_portal_session(&self, session: &PortalSession, link_hash: &TokenHash) -> StoreResult<()>;
+    /// Redeems the link once: if `link_hash` is the session's, and it is unredeemed,
+    /// unrevoked and unexpired at `now`, stores `credential_hash` and returns the
+    /// session; otherwise `None` (used, expired, revoked or unknown alike).
+    async fn redeem_portal_link(
+        &self,
+        session_id: &PortalSessionId,
+        link_hash: &TokenHash,
+        credential_hash: &TokenHash,
+        now: UnixMillis,
+    ) -> StoreResult<Option<PortalSession>>;
+    /// A redeemed session that is live at `now`, with its credential's hash.
+    async fn find_portal_session(
+        &self,
+        session_id: &PortalSessionId,
+        now: UnixMillis,
+    ) -> StoreResult<Option<(PortalSession, TokenHash)>>;
+    /// Ends a session (or an unredeemed link) at once. An unknown one is `NotFound`.
+    async fn revoke_portal_session(&self, session_id: &PortalSessionId, now: UnixMillis) -> StoreResult<()>;
+}
+
 /// A stream of "new deliveries were committed" signals from other processes.
 #[async_trait]
 pub trait DeliveryFeed: Send {
@@ -406,6 +432,7 @@ pub trait Store:
     + EventStore
     + DeliveryStore
     + DeliverySettingsStore
+    + PortalStore
     + VideoStore
     + IdempotencyStore
 {
@@ -418,6 +445,7 @@ impl<T> Store for T where
         + EventStore
         + DeliveryStore
         + DeliverySettingsStore
+        + PortalStore
         + VideoStore
         + IdempotencyStore
 {

@@ -3,7 +3,7 @@
 
 use hookd_core::{
     AccountId, ApiKeyId, DeliveryId, DeliveryState, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl,
-    EntityId, EventFilter, EventId, TokenHash, VideoId, VideoStatus,
+    EntityId, EventFilter, EventId, PortalSessionId, TokenHash, VideoId, VideoStatus,
 };
 
 /// Unix time in milliseconds.
@@ -294,4 +294,16 @@ impl Pruned {
     pub fn is_less_than(&self, batch: u32) -> bool {
         self.events < u64::from(batch) && self.deliveries < u64::from(batch)
     }
+}
+
+/// A customer portal session (see `hookd_core::portal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub session_id: PortalSessionId,
+    pub account_id: AccountId,
+    /// Sees everything, changes nothing: the customer API refuses its writes.
+    pub read_only: bool,
+    pub created_at: UnixMillis,
+    /// The link and the session it opens both end here.
+    pub expires_at: UnixMillis,
 }

@@ -15,6 +15,7 @@ mod endpoints;
 mod events;
 mod idempotency;
 mod operational;
+mod portal;
 mod settings;
 mod videos;
 

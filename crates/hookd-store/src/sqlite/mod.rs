@@ -11,6 +11,7 @@ mod endpoints;
 mod events;
 mod idempotency;
 mod operational;
+mod portal;
 mod settings;
 mod videos;
 

@@ -17,6 +17,7 @@ const HOUR: i64 = 3_600_000;
 pub use super::delivery_controls::*;
 pub use super::delivery_settings::*;
 pub use super::operational::*;
+pub use super::portal::*;
 
 pub async fn new_account(store: &dyn Store, name: &str) -> AccountId {
     store.create_account(name, &ApiKey::generate(), NOW).await.expect("account").account_id

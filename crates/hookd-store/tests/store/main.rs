@@ -5,6 +5,7 @@ mod behaviours;
 mod delivery_controls;
 mod delivery_settings;
 mod operational;
+mod portal;
 mod sealing;
 
 use std::future::Future;
@@ -113,6 +114,10 @@ conformance!(
     without_operational_endpoints_nothing_is_emitted,
     operational_endpoints_never_report_on_themselves_nor_are_disabled,
     the_operations_account_takes_no_keys_and_no_published_events,
+    a_portal_link_is_redeemed_once_for_a_live_session,
+    a_wrong_expired_or_revoked_link_is_not_redeemed,
+    a_portal_session_ends_when_revoked_or_expired,
+    portal_sessions_are_only_for_existing_customer_accounts,
 );
 
 #[tokio::test]
