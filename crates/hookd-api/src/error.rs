@@ -28,6 +28,12 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("authentication failed")]
     AuthenticationFailed,
+    /// A portal link that was used, has expired, was revoked or never existed.
+    #[error("portal link not valid")]
+    PortalLinkInvalid,
+    /// A read-only portal session tried to change something.
+    #[error("read-only session")]
+    ReadOnlySession,
     #[error("not found")]
     NotFound,
     #[error("payload too large")]
@@ -118,6 +124,18 @@ impl IntoResponse for ApiError {
                 "authentication_failed",
                 "Invalid, revoked or missing API key. Send it in the X-Api-Key header or as a Bearer token."
                     .into(),
+                None,
+            ),
+            Self::PortalLinkInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_failed",
+                "This portal link was already used, has expired, or is not valid. Ask for a new one.".into(),
+                None,
+            ),
+            Self::ReadOnlySession => (
+                StatusCode::FORBIDDEN,
+                "read_only_session",
+                "This portal session is read-only: it can see everything and change nothing.".into(),
                 None,
             ),
             Self::NotFound => {

@@ -12,6 +12,7 @@ mod extract;
 mod idempotency;
 mod openapi;
 mod ops;
+mod portal;
 mod publish_queue;
 mod rate_limit;
 mod request_limits;
@@ -64,6 +65,8 @@ pub struct ApiConfig {
     pub rate_limit: Option<std::num::NonZeroU32>,
     /// How long a publish waits for the database before it is answered 503.
     pub database_timeout: std::time::Duration,
+    /// Where customers reach this server, for the portal links the operator mints.
+    pub public_url: String,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -79,6 +82,7 @@ pub struct ApiState {
     publishing: publish_queue::PublishQueue,
     rate_limit: Option<rate_limit::AccountRateLimit>,
     database_timeout: std::time::Duration,
+    public_url: Arc<str>,
 }
 
 impl ApiState {
@@ -96,6 +100,7 @@ impl ApiState {
             metrics: config.metrics,
             rate_limit: config.rate_limit.map(rate_limit::AccountRateLimit::per_second),
             database_timeout: config.database_timeout,
+            public_url: config.public_url.into(),
         })
     }
 }
@@ -147,6 +152,7 @@ fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> byte
 
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     use admin::{accounts, events as publishing, operational, videos as rendering};
+    use portal::sessions as portal_sessions;
     use v3::{deliveries, delivery_settings, endpoints, events, recovery, videos};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
@@ -177,12 +183,20 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(rendering::list_videos))
         .routes(routes!(operational::create_operational_endpoint, operational::list_operational_endpoints))
         .routes(routes!(operational::delete_operational_endpoint))
+        .routes(routes!(portal_sessions::mint_portal_session))
+        .routes(routes!(portal_sessions::revoke_portal_session))
         .route_layer(from_fn_with_state(state.clone(), idempotency::operator_idempotency))
         .route_layer(from_fn_with_state(state.clone(), extract::require_admin))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
+    // The portal's own routes authenticate themselves: redeeming takes a link token,
+    // signing out the session's credential.
+    let portal = OpenApiRouter::new()
+        .routes(routes!(portal_sessions::redeem_portal_link, portal_sessions::end_portal_session))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(customer)
         .merge(operator)
+        .merge(portal)
         .merge(operations_routes())
 }
 

@@ -28,6 +28,7 @@ pub(crate) fn written_as_json_schema() -> RefOr<Schema> {
         (name = "Webhooks", description = "Customer API, compatible with HeyGen v3"),
         (name = "Videos", description = "Customer API: video jobs, compatible with HeyGen v3"),
         (name = "Admin", description = "Operator API"),
+        (name = "Portal", description = "Customer portal sessions: redeem a link, sign out"),
         (name = "Operations", description = "Health and readiness"),
     ),
     modifiers(&SecuritySchemes)
@@ -276,6 +277,8 @@ mod tests {
         assert_publishes_its_fields::<crate::v3::recovery::RecoverRequest>();
         assert_publishes_its_fields::<crate::v3::delivery_settings::Settings>();
         assert_publishes_its_fields::<crate::admin::operational::CreateOperationalEndpointRequest>();
+        assert_publishes_its_fields::<crate::portal::sessions::MintPortalSessionRequest>();
+        assert_publishes_its_fields::<crate::portal::sessions::RedeemPortalLinkRequest>();
         assert_publishes_its_fields::<crate::admin::accounts::CreateAccountRequest>();
         assert_publishes_its_fields::<crate::admin::events::PublishEventRequest>();
         assert_publishes_its_fields::<crate::admin::events::PublishBatchRequest>();

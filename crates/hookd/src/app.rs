@@ -67,6 +67,15 @@ impl App {
             metrics,
             rate_limit: std::num::NonZeroU32::new(args.rate_limit),
             database_timeout: args.database_timeout,
+            public_url: match &args.public_url {
+                Some(url) => url.clone(),
+                None => {
+                    let bound = listener
+                        .local_addr()
+                        .map_err(|source| StartupError::Listen { address: args.listen.clone(), source })?;
+                    format!("http://{bound}")
+                }
+            },
         };
         let state = hookd_api::ApiState::load(prepared.store.clone(), api_config)
             .await

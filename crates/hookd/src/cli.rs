@@ -79,6 +79,11 @@ pub struct ServeArgs {
           value_parser = parse_listen_address)]
     pub listen: String,
 
+    /// The address customers reach this server at (scheme, host and port, no path),
+    /// for the portal links the operator API mints; default: http:// and --listen.
+    #[arg(long, env = "HOOKD_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
     #[command(flatten)]
     pub storage: StorageArgs,
 
@@ -236,6 +241,17 @@ fn parse_attempt_timeout(raw: &str) -> Result<Duration, String> {
 
 /// `HOST:PORT` (an IP address or a name, `[::1]:8080` for IPv6), checked here so a
 /// typo is a usage error, not a failure after the database was opened.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim_end_matches('/');
+    let host = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => Ok(trimmed.to_owned()),
+        _ => Err(format!(
+            "{raw:?} is not a base URL (e.g. https://hooks.example.com or http://127.0.0.1:8080)"
+        )),
+    }
+}
+
 fn parse_listen_address(raw: &str) -> Result<String, String> {
     let usage = || format!("{raw:?} is not HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080)");
     if raw.parse::<std::net::SocketAddr>().is_ok() {
@@ -304,10 +320,19 @@ mod tests {
             ("--retry-schedule", "5s,later", "not a duration"),
             ("--attempt-timeout", "0s", "between"),
             ("--attempt-timeout", "soon", "not a duration"),
+            ("--public-url", "hooks.example.com", "not a base URL"),
+            ("--public-url", "https://hooks.example.com/portal", "not a base URL"),
         ] {
             let error = serve(&[flag, value]).expect_err("refused").to_string();
             assert!(error.contains(says), "{flag} {value}: {error}");
         }
+    }
+
+    #[test]
+    fn the_public_url_loses_its_trailing_slash() {
+        let args = serve(&["--public-url", "https://hooks.example.com:8443/"]).expect("parse");
+        assert_eq!(args.public_url.as_deref(), Some("https://hooks.example.com:8443"));
+        assert_eq!(serve(&[]).expect("parse").public_url, None, "default: built from --listen");
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! Authentication: customer API keys and the operator's admin token.
+//! Authentication: customer API keys, customer portal sessions (a bearer credential
+//! that acts for one account, read-only or not) and the operator's admin token.
 //!
 //! Both are middleware so that the idempotency layer, which runs after them, knows
 //! whose request it is. Keys are compared as SHA-256 hashes in constant time.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hookd_core::{AccountId, ApiKey, TokenHash};
+use hookd_core::{AccountId, ApiKey, PortalToken, PortalTokenKind, TokenHash};
+use hookd_store::PortalSession;
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -29,7 +31,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Customer {
 
 /// Resolves `X-Api-Key` or `Authorization: Bearer` to an account, or answers 401.
 pub async fn require_customer(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
-    match authenticate_customer(&state, request.headers()).await {
+    match authenticate_customer(&state, request.method(), request.headers()).await {
         Ok(account_id) => {
             tracing::Span::current().record("account_id", tracing::field::display(&account_id));
             if let Some(Err(wait)) = state.rate_limit.as_ref().map(|limit| limit.check(&account_id)) {
@@ -42,16 +44,48 @@ pub async fn require_customer(State(state): State<ApiState>, mut request: Reques
     }
 }
 
-async fn authenticate_customer(state: &ApiState, headers: &HeaderMap) -> Result<AccountId, ApiError> {
+async fn authenticate_customer(
+    state: &ApiState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<AccountId, ApiError> {
     let presented = header_value(headers, "x-api-key")
         .or_else(|| bearer_token(headers))
         .ok_or(ApiError::AuthenticationFailed)?;
+    if let Some(session) = portal_session(state, presented).await? {
+        // Read-only is enforced here, for every route, not by hiding buttons.
+        let reads = matches!(*method, Method::GET | Method::HEAD);
+        if session.read_only && !reads {
+            return Err(ApiError::ReadOnlySession);
+        }
+        return Ok(session.account_id);
+    }
     let key_id = ApiKey::key_id_of(presented).ok_or(ApiError::AuthenticationFailed)?;
     let stored = state.store.find_api_key(&key_id).await?.ok_or(ApiError::AuthenticationFailed)?;
     if stored.revoked || !stored.key_hash.matches(&TokenHash::of(presented)) {
         return Err(ApiError::AuthenticationFailed);
     }
     Ok(stored.account_id)
+}
+
+/// The live portal session a presented credential (`ps_...`) opens, `None` if it is
+/// not a portal credential at all, and 401 if it is one that opens nothing.
+pub(crate) async fn portal_session(
+    state: &ApiState,
+    presented: &str,
+) -> Result<Option<PortalSession>, ApiError> {
+    let Some(session_id) = PortalToken::session_of(PortalTokenKind::Session, presented) else {
+        return Ok(None);
+    };
+    let (session, credential) = state
+        .store
+        .find_portal_session(&session_id, crate::now_millis())
+        .await?
+        .ok_or(ApiError::AuthenticationFailed)?;
+    if !credential.matches(&TokenHash::of(presented)) {
+        return Err(ApiError::AuthenticationFailed);
+    }
+    Ok(Some(session))
 }
 
 /// Checks `Authorization: Bearer <admin token>`, or answers 401.
@@ -65,7 +99,7 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = header_value(headers, header::AUTHORIZATION.as_str())?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())

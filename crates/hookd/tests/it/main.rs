@@ -19,6 +19,7 @@ mod limits;
 mod operational;
 mod operations;
 mod pagination;
+mod portal_sessions;
 mod publishing;
 mod scale_out;
 mod storage_faults;
