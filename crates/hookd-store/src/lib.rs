@@ -368,6 +368,8 @@ pub trait PortalStore: Send + Sync {
     ) -> StoreResult<Option<(PortalSession, TokenHash)>>;
     /// Ends a session (or an unredeemed link) at once. An unknown one is `NotFound`.
     async fn revoke_portal_session(&self, session_id: &PortalSessionId, now: UnixMillis) -> StoreResult<()>;
+    /// Deletes sessions that ended (expired) before `ended_before`; returns how many.
+    async fn prune_portal_sessions(&self, ended_before: UnixMillis) -> StoreResult<u64>;
 }
 
 /// A stream of "new deliveries were committed" signals from other processes.

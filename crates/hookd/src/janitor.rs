@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 const EVERY: Duration = Duration::from_secs(300);
 const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 3_600_000;
+/// Ended portal sessions are kept this long past their end.
+const PORTAL_SESSION_RETENTION_MS: i64 = 24 * 3_600_000;
 /// Rows per retention transaction: small enough that no lock is held for long.
 const PRUNE_BATCH: u32 = 1_000;
 /// A breath between batches, so pruning a large backlog does not crowd out deliveries.
@@ -33,6 +35,13 @@ impl Janitor {
                 Ok(0) => {}
                 Ok(pruned) => tracing::debug!(pruned, "expired idempotency records removed"),
                 Err(error) => tracing::warn!(error = %error, "could not prune idempotency records"),
+            }
+            // A portal session is kept a day past its end, so a revocation or an
+            // expired link can still be told apart from an unknown one meanwhile.
+            match self.store.prune_portal_sessions(now_millis() - PORTAL_SESSION_RETENTION_MS).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::debug!(pruned, "ended portal sessions removed"),
+                Err(error) => tracing::warn!(error = %error, "could not prune portal sessions"),
             }
             if self.retention.is_zero() {
                 continue;

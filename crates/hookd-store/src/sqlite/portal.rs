@@ -97,6 +97,14 @@ impl PortalStore for SqliteStore {
         .await?;
         if result.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
+
+    async fn prune_portal_sessions(&self, ended_before: UnixMillis) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM portal_sessions WHERE expires_at < ?")
+            .bind(ended_before)
+            .execute(&self.writer)
+            .await?;
+        Ok(result.rows_affected())
+    }
 }
 
 fn session(row: &sqlx::sqlite::SqliteRow) -> StoreResult<PortalSession> {

@@ -118,6 +118,7 @@ conformance!(
     a_wrong_expired_or_revoked_link_is_not_redeemed,
     a_portal_session_ends_when_revoked_or_expired,
     portal_sessions_are_only_for_existing_customer_accounts,
+    ended_portal_sessions_are_pruned_and_live_ones_kept,
 );
 
 #[tokio::test]

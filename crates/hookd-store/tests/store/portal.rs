@@ -90,3 +90,25 @@ pub async fn portal_sessions_are_only_for_existing_customer_accounts(store: &dyn
         assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     }
 }
+
+pub async fn ended_portal_sessions_are_pruned_and_live_ones_kept(store: &dyn Store) {
+    let (ended, _) = minted(store, false).await;
+    let later = PortalSession {
+        session_id: PortalSessionId::new_random(),
+        account_id: ended.account_id.clone(),
+        read_only: false,
+        created_at: NOW,
+        expires_at: NOW + 3 * HOUR,
+    };
+    let link = PortalToken::generate(PortalTokenKind::Link, &later.session_id);
+    store.create_portal_session(&later, &link.hash()).await.expect("mint");
+    assert_eq!(
+        store.prune_portal_sessions(ended.expires_at).await.expect("prune"),
+        0,
+        "none ended before then"
+    );
+    assert_eq!(store.prune_portal_sessions(ended.expires_at + 1).await.expect("prune"), 1);
+    let gone = store.revoke_portal_session(&ended.session_id, NOW).await;
+    assert!(matches!(gone, Err(StoreError::NotFound)), "the ended one is gone");
+    store.revoke_portal_session(&later.session_id, NOW).await.expect("the live one is kept");
+}
