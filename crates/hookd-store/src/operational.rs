@@ -168,9 +168,5 @@ pub(crate) fn failed_ids(outcomes: &[AttemptOutcome]) -> Vec<String> {
 
 /// The endpoints of a batch, in id order (the order rows are locked in).
 pub(crate) fn endpoint_ids(outcomes: &[AttemptOutcome]) -> Vec<String> {
-    let mut ids: Vec<String> =
-        outcomes.iter().filter_map(|o| o.endpoint_id.as_ref().map(|id| id.as_str().to_owned())).collect();
-    ids.sort();
-    ids.dedup();
-    ids
+    crate::rows::endpoint_health(outcomes).into_keys().map(str::to_owned).collect()
 }

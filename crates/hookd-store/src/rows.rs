@@ -7,14 +7,17 @@ use std::collections::BTreeMap;
 
 use hookd_core::{
     AccountId, DeliveryId, DeliveryOrdering, DeliverySettings, DeliveryState, EndpointId, EndpointSecret,
-    EndpointStatus, EndpointUrl, EntityId, EventFilter, EventId, RateLimit, SecretSealer, VideoId,
-    VideoStatus,
+    EndpointStatus, EndpointUrl, EntityId, EventFilter, EventId, PortalSessionId, RateLimit, SecretSealer,
+    VideoId, VideoStatus,
 };
 use sqlx::Row;
 
+use crate::operational::{EndpointState, ExhaustedDelivery};
+
 use crate::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryRecord, Endpoint, EndpointSecrets, Event,
-    NextStep, Page, PageRequest, QueueHead, StoreError, StoreResult, UnixMillis, Video, VideoResult,
+    NextStep, Page, PageRequest, PortalSession, QueueHead, StoreError, StoreResult, UnixMillis, Video,
+    VideoResult,
 };
 
 /// Typed column access, the same for a SQLite and a PostgreSQL row.
@@ -24,6 +27,7 @@ pub(crate) trait RecordRow {
     fn int(&self, column: &str) -> StoreResult<i64>;
     fn int_opt(&self, column: &str) -> StoreResult<Option<i64>>;
     fn real_opt(&self, column: &str) -> StoreResult<Option<f64>>;
+    fn flag(&self, column: &str) -> StoreResult<bool>;
 }
 
 macro_rules! record_row {
@@ -42,6 +46,9 @@ macro_rules! record_row {
                 Ok(self.try_get(column)?)
             }
             fn real_opt(&self, column: &str) -> StoreResult<Option<f64>> {
+                Ok(self.try_get(column)?)
+            }
+            fn flag(&self, column: &str) -> StoreResult<bool> {
                 Ok(self.try_get(column)?)
             }
         }
@@ -292,4 +299,40 @@ pub(crate) fn delivery_settings(row: &impl RecordRow) -> StoreResult<DeliverySet
         .map(|per_second| RateLimit::new(per_second).map_err(|_| corrupt("endpoint rate limit")))
         .transpose()?;
     Ok(DeliverySettings { ordering, rate_limit })
+}
+
+/// A row with `endpoint_id, account_id, url, status, failing_since`.
+pub(crate) fn endpoint_state(row: &impl RecordRow) -> StoreResult<EndpointState> {
+    Ok(EndpointState {
+        endpoint_id: row.text("endpoint_id")?,
+        account_id: row.text("account_id")?,
+        url: row.text("url")?,
+        enabled: row.text("status")? == "enabled",
+        failing_since: row.int_opt("failing_since")?,
+    })
+}
+
+/// A row with `delivery_id, account_id, event_id, endpoint_id, url, attempts, updated_at`.
+pub(crate) fn exhausted_delivery(row: &impl RecordRow) -> StoreResult<ExhaustedDelivery> {
+    Ok(ExhaustedDelivery {
+        delivery_id: row.text("delivery_id")?,
+        account_id: row.text("account_id")?,
+        event_id: row.text("event_id")?,
+        endpoint_id: row.text_opt("endpoint_id")?,
+        url: row.text("url")?,
+        attempts: row.int("attempts")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+/// A row with `session_id, account_id, read_only, created_at, expires_at`.
+pub(crate) fn portal_session(row: &impl RecordRow) -> StoreResult<PortalSession> {
+    Ok(PortalSession {
+        session_id: PortalSessionId::parse(&row.text("session_id")?)
+            .map_err(|_| corrupt("portal session id"))?,
+        account_id: account_id(row)?,
+        read_only: row.flag("read_only")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+    })
 }

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use hookd_core::{DeliveryOrdering, DeliverySettings, EndpointId, RateLimit};
+use hookd_core::{DeliveryOrdering, DeliverySettings, RateLimit};
 use hookd_store::QueueHead;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use crate::envelope::Data;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{Customer, JsonBody, RequestBody, optional_json_integer};
 use crate::openapi::ResourceId;
+use crate::v3::endpoints::parse_endpoint_id;
 use crate::{ApiState, now_millis};
 
 /// The order deliveries to the endpoint start in.
@@ -112,10 +113,6 @@ pub struct Skipped {
     skipped: Option<Head>,
 }
 
-fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
-    EndpointId::parse(raw).map_err(|_| ApiError::NotFound)
-}
-
 #[utoipa::path(
     get, path = "/v3/webhooks/endpoints/{endpoint_id}/settings", tag = "Webhooks",
     operation_id = "getWebhookEndpointSettings",
@@ -133,7 +130,7 @@ pub async fn get_settings(
     Customer(account_id): Customer,
     Path(raw_id): Path<String>,
 ) -> Result<Json<Data<Settings>>, ApiError> {
-    let settings = state.store.delivery_settings(&account_id, &endpoint_id(&raw_id)?).await?;
+    let settings = state.store.delivery_settings(&account_id, &parse_endpoint_id(&raw_id)?).await?;
     Ok(Json(Data { data: settings.into() }))
 }
 
@@ -157,7 +154,7 @@ pub async fn put_settings(
     Path(raw_id): Path<String>,
     JsonBody(request): JsonBody<Settings>,
 ) -> Result<Json<Data<Settings>>, ApiError> {
-    let endpoint_id = endpoint_id(&raw_id)?;
+    let endpoint_id = parse_endpoint_id(&raw_id)?;
     let settings = DeliverySettings::try_from(request)?;
     state.store.set_delivery_settings(&account_id, &endpoint_id, settings, now_millis()).await?;
     // Switching FIFO off (or a limit off) may free deliveries that were waiting.
@@ -182,7 +179,7 @@ pub async fn get_head(
     Customer(account_id): Customer,
     Path(raw_id): Path<String>,
 ) -> Result<Json<Data<QueueHeadView>>, ApiError> {
-    let head = state.store.queue_head(&account_id, &endpoint_id(&raw_id)?).await?;
+    let head = state.store.queue_head(&account_id, &parse_endpoint_id(&raw_id)?).await?;
     Ok(Json(Data { data: QueueHeadView { head: head.map(Head::from) } }))
 }
 
@@ -203,7 +200,8 @@ pub async fn skip_head(
     Customer(account_id): Customer,
     Path(raw_id): Path<String>,
 ) -> Result<Json<Data<Skipped>>, ApiError> {
-    let skipped = state.store.skip_queue_head(&account_id, &endpoint_id(&raw_id)?, now_millis()).await?;
+    let skipped =
+        state.store.skip_queue_head(&account_id, &parse_endpoint_id(&raw_id)?, now_millis()).await?;
     if skipped.is_some() {
         state.delivery.wake.notify_one();
     }

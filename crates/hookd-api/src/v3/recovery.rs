@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use hookd_core::{EndpointId, RecoveryWindow};
+use hookd_core::RecoveryWindow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,6 +12,7 @@ use crate::envelope::Data;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{Customer, JsonBody, RequestBody, json_integer, optional_json_integer};
 use crate::openapi::ResourceId;
+use crate::v3::endpoints::parse_endpoint_id;
 use crate::{ApiState, now_millis};
 
 /// Body of a recovery: the window, in unix seconds, that the deliveries failed in.
@@ -61,7 +62,7 @@ pub async fn recover(
     Path(endpoint_id): Path<String>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<Json<Data<Recovered>>, ApiError> {
-    let endpoint_id = EndpointId::parse(&endpoint_id).map_err(|_| ApiError::NotFound)?;
+    let endpoint_id = parse_endpoint_id(&endpoint_id)?;
     let now = now_millis();
     let window = RecoveryWindow::new(request.since, request.until, now / 1000)
         .map_err(|error| ApiError::invalid_parameter(error.field(), format!("{error}.")))?;

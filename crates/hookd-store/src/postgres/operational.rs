@@ -7,10 +7,10 @@
 //! one endpoint at once see each other's change and only one reports it.
 
 use hookd_core::operational::OPERATIONS_ACCOUNT_ID;
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use super::id_array;
-use crate::operational::{self, EndpointState, ExhaustedDelivery};
+use crate::operational::{self, EndpointState};
 use crate::{AttemptOutcome, StoreResult};
 
 /// The batch's endpoints whose state it may change (a failure in the batch, or a
@@ -39,7 +39,7 @@ pub(super) async fn before_outcomes(
     .bind(OPERATIONS_ACCOUNT_ID)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(Some(rows.iter().map(endpoint_state).collect::<Result<_, _>>()?))
+    Ok(Some(rows.iter().map(crate::rows::endpoint_state).collect::<StoreResult<_>>()?))
 }
 
 /// Publishes what the batch caused, given the states [`before_outcomes`] read.
@@ -58,20 +58,7 @@ pub(super) async fn after_outcomes(
     .bind(operational::failed_ids(outcomes))
     .fetch_all(&mut **tx)
     .await?;
-    let exhausted = rows
-        .iter()
-        .map(|row| {
-            Ok(ExhaustedDelivery {
-                delivery_id: row.try_get("delivery_id")?,
-                account_id: row.try_get("account_id")?,
-                event_id: row.try_get("event_id")?,
-                endpoint_id: row.try_get("endpoint_id")?,
-                url: row.try_get("url")?,
-                attempts: row.try_get("attempts")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let exhausted = rows.iter().map(crate::rows::exhausted_delivery).collect::<StoreResult<Vec<_>>>()?;
     let events = operational::caused_by_outcomes(outcomes, before, &after, &exhausted);
     if !events.is_empty() {
         super::events::publish_in(tx, &events).await?;
@@ -118,15 +105,5 @@ pub(super) async fn endpoint_states(
     .bind(endpoint_ids)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows.iter().map(endpoint_state).collect::<Result<_, _>>()?)
-}
-
-fn endpoint_state(row: &sqlx::postgres::PgRow) -> Result<EndpointState, sqlx::Error> {
-    Ok(EndpointState {
-        endpoint_id: row.try_get("endpoint_id")?,
-        account_id: row.try_get("account_id")?,
-        url: row.try_get("url")?,
-        enabled: row.try_get::<String, _>("status")? == "enabled",
-        failing_since: row.try_get("failing_since")?,
-    })
+    rows.iter().map(crate::rows::endpoint_state).collect()
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use hookd_core::operational::OPERATIONS_ACCOUNT_ID;
-use hookd_core::{AccountId, PortalSessionId, TokenHash};
+use hookd_core::{PortalSessionId, TokenHash};
 use sqlx::Row;
 
 use super::PostgresStore;
@@ -64,7 +64,7 @@ impl PortalStore for PostgresStore {
         .bind(session_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(session).transpose()
+        row.as_ref().map(crate::rows::portal_session).transpose()
     }
 
     async fn find_portal_session(
@@ -84,7 +84,7 @@ impl PortalStore for PostgresStore {
         let credential: String = row.try_get("credential_hash")?;
         let credential = TokenHash::from_hex(&credential)
             .ok_or_else(|| StoreError::Corrupt("portal session credential hash".into()))?;
-        Ok(Some((session(&row)?, credential)))
+        Ok(Some((crate::rows::portal_session(&row)?, credential)))
     }
 
     async fn revoke_portal_session(&self, session_id: &PortalSessionId, now: UnixMillis) -> StoreResult<()> {
@@ -105,17 +105,4 @@ impl PortalStore for PostgresStore {
             .await?;
         Ok(result.rows_affected())
     }
-}
-
-fn session(row: &sqlx::postgres::PgRow) -> StoreResult<PortalSession> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("portal session {what}"));
-    Ok(PortalSession {
-        session_id: PortalSessionId::parse(&row.try_get::<String, _>("session_id")?)
-            .map_err(|_| corrupt("id"))?,
-        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)
-            .map_err(|_| corrupt("account"))?,
-        read_only: row.try_get("read_only")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-    })
 }

@@ -3,10 +3,10 @@
 //! batch's transaction.
 
 use hookd_core::operational::OPERATIONS_ACCOUNT_ID;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::json_array;
-use crate::operational::{self, EndpointState, ExhaustedDelivery};
+use crate::operational::{self, EndpointState};
 use crate::{AttemptOutcome, StoreResult};
 
 /// The batch's endpoints as they were before it, or `None` when the operator has no
@@ -37,20 +37,7 @@ pub(super) async fn after_outcomes(
     .bind(json_array(operational::failed_ids(outcomes).iter()))
     .fetch_all(&mut **tx)
     .await?;
-    let exhausted = rows
-        .iter()
-        .map(|row| {
-            Ok(ExhaustedDelivery {
-                delivery_id: row.try_get("delivery_id")?,
-                account_id: row.try_get("account_id")?,
-                event_id: row.try_get("event_id")?,
-                endpoint_id: row.try_get("endpoint_id")?,
-                url: row.try_get("url")?,
-                attempts: row.try_get("attempts")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let exhausted = rows.iter().map(crate::rows::exhausted_delivery).collect::<StoreResult<Vec<_>>>()?;
     let events = operational::caused_by_outcomes(outcomes, before, &after, &exhausted);
     if !events.is_empty() {
         super::events::publish_in(tx, &events).await?;
@@ -79,18 +66,7 @@ pub(super) async fn endpoint_states(
     .bind(json_array(endpoint_ids.iter()))
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(EndpointState {
-                endpoint_id: row.try_get("endpoint_id")?,
-                account_id: row.try_get("account_id")?,
-                url: row.try_get("url")?,
-                enabled: row.try_get::<String, _>("status")? == "enabled",
-                failing_since: row.try_get("failing_since")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(Into::into)
+    rows.iter().map(crate::rows::endpoint_state).collect()
 }
 
 /// Publishes what an owner's change of the endpoint's status caused, in the change's
