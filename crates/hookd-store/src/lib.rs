@@ -11,6 +11,7 @@
 //! before the method returns.
 
 mod availability;
+mod event_log;
 mod model;
 mod operational;
 mod pacing;
@@ -238,6 +239,32 @@ pub trait EventStore: Send + Sync {
     async fn prune_history(&self, before: UnixMillis, now: UnixMillis, batch: u32) -> StoreResult<Pruned>;
 }
 
+/// What the customer portal reads beside the HeyGen routes: the event log with its
+/// deliveries' states, one event, and an endpoint's recent health. Scoped to the
+/// account like every customer read.
+#[async_trait]
+pub trait EventLogStore: Send + Sync {
+    /// The account's events, newest first, with how their deliveries stand. Walks the
+    /// account's events by index from the page position; a status filter probes each
+    /// candidate's deliveries by index.
+    async fn event_log(
+        &self,
+        account_id: &AccountId,
+        query: &EventLogQuery,
+        page: PageRequest,
+    ) -> StoreResult<Page<EventLogEntry>>;
+    /// One of the account's events.
+    async fn get_event(&self, account_id: &AccountId, event_id: &EventId) -> StoreResult<Event>;
+    /// The endpoint's attempts in the 24 hours before `now`, hour by hour, and when it
+    /// last succeeded and failed. A deleted or another account's endpoint is `NotFound`.
+    async fn endpoint_health(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+        now: UnixMillis,
+    ) -> StoreResult<EndpointHealth>;
+}
+
 /// The delivery queue and its history.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
@@ -432,6 +459,7 @@ pub trait Store:
     + AccountStore
     + EndpointStore
     + EventStore
+    + EventLogStore
     + DeliveryStore
     + DeliverySettingsStore
     + PortalStore
@@ -445,6 +473,7 @@ impl<T> Store for T where
         + AccountStore
         + EndpointStore
         + EventStore
+        + EventLogStore
         + DeliveryStore
         + DeliverySettingsStore
         + PortalStore

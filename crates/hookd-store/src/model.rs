@@ -83,6 +83,53 @@ pub struct EventQuery {
     pub entity_id: Option<String>,
 }
 
+/// Filters of the event log (the portal's message log): the history's filters, a time
+/// range over `created_at` (both ends included) and what became of the deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct EventLogQuery {
+    pub history: EventQuery,
+    pub since: Option<UnixMillis>,
+    pub until: Option<UnixMillis>,
+    /// `Pending`, `Failed`, `Cancelled`: at least one delivery in that state.
+    /// `Delivered`: at least one delivered and none pending or failed.
+    pub status: Option<DeliveryState>,
+}
+
+/// How many of an event's deliveries stand in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u32,
+    pub delivered: u32,
+    pub failed: u32,
+    pub cancelled: u32,
+}
+
+/// One line of the event log.
+#[derive(Debug, Clone)]
+pub struct EventLogEntry {
+    pub event: Event,
+    pub deliveries: DeliveryCounts,
+}
+
+/// One endpoint's attempts over the last day, for its health panel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointHealth {
+    /// The 24 hours up to now, oldest first; each starts on a whole hour.
+    pub hours: Vec<HealthHour>,
+    pub last_success_at: Option<UnixMillis>,
+    pub last_failure_at: Option<UnixMillis>,
+    /// When the current run of failures began (none after a success).
+    pub failing_since: Option<UnixMillis>,
+}
+
+/// Attempts to an endpoint that started within one hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthHour {
+    pub start: UnixMillis,
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
 /// Which page of a newest-first list to read.
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {

@@ -370,8 +370,8 @@ impl DeliveryStore for PostgresStore {
 
 async fn insert_attempts(tx: &mut Transaction<'_, Postgres>, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[])",
+        "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body, endpoint_id)
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[])",
     )
     .bind(id_array(outcomes.iter().map(|o| &o.delivery_id)))
     .bind(outcomes.iter().map(|o| o.attempt.attempted_at).collect::<Vec<_>>())
@@ -379,6 +379,7 @@ async fn insert_attempts(tx: &mut Transaction<'_, Postgres>, outcomes: &[Attempt
     .bind(outcomes.iter().map(|o| o.attempt.duration_ms).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.attempt.error.as_deref()).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.attempt.response_body.as_deref()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.endpoint_id.as_ref().map(|id| id.as_str())).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -203,8 +203,8 @@ impl DeliveryStore for SqliteStore {
         // Two statements for the whole batch (one row per outcome via json_each), not
         // two per outcome: each statement is a round trip to SQLite's thread.
         sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+            "INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body, endpoint_id)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 8
              FROM json_each(?)",
         )
         .bind(&rows)
@@ -438,6 +438,7 @@ fn outcome_rows(outcomes: &[AttemptOutcome]) -> String {
                 attempt.response_body,
                 state,
                 next_attempt_at,
+                outcome.endpoint_id.as_ref().map(|id| id.as_str()),
             ])
         })
         .collect();

@@ -8,6 +8,7 @@ mod accounts;
 mod deliveries;
 mod delivery_settings;
 mod endpoints;
+mod event_log;
 mod events;
 mod idempotency;
 mod operational;

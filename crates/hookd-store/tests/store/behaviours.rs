@@ -16,6 +16,7 @@ const HOUR: i64 = 3_600_000;
 // every behaviour here.
 pub use super::delivery_controls::*;
 pub use super::delivery_settings::*;
+pub use super::event_log::*;
 pub use super::operational::*;
 pub use super::portal::*;
 

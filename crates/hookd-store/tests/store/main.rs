@@ -4,6 +4,7 @@
 mod behaviours;
 mod delivery_controls;
 mod delivery_settings;
+mod event_log;
 mod operational;
 mod portal;
 mod sealing;
@@ -119,6 +120,10 @@ conformance!(
     a_portal_session_ends_when_revoked_or_expired,
     portal_sessions_are_only_for_existing_customer_accounts,
     ended_portal_sessions_are_pruned_and_live_ones_kept,
+    the_event_log_counts_deliveries_and_filters_by_their_state,
+    the_event_log_filters_by_type_entity_and_time_and_pages,
+    an_event_is_read_by_its_owner_only,
+    endpoint_health_counts_a_days_attempts_by_hour,
 );
 
 #[tokio::test]
