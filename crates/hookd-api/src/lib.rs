@@ -153,7 +153,7 @@ fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> byte
 fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     use admin::{accounts, events as publishing, operational, videos as rendering};
     use portal::sessions as portal_sessions;
-    use v3::{deliveries, delivery_settings, endpoints, events, recovery, videos};
+    use v3::{deliveries, delivery_settings, endpoints, event_log, events, recovery, videos};
     // Layers run bottom-up: authentication first, so idempotency knows the owner.
     let customer = OpenApiRouter::new()
         .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
@@ -161,6 +161,10 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(endpoints::rotate_secret))
         .routes(routes!(events::list_event_types))
         .routes(routes!(events::list_events))
+        .routes(routes!(event_log::event_log))
+        .routes(routes!(event_log::get_event))
+        .routes(routes!(event_log::endpoint_health))
+        .routes(routes!(event_log::event_type_example))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::resend))
         .routes(routes!(deliveries::test_endpoint))

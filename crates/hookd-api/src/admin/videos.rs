@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use hookd_core::{EventId, Transition, VideoId, VideoStatus, video::transition};
+use hookd_core::{AccountId, EventId, Transition, VideoId, VideoStatus, video::transition};
 use hookd_store::{Event, Video, VideoResult, VideoUpdate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -283,6 +283,40 @@ fn completion_event(video: &Video, reported: VideoStatus, result: &VideoResult, 
         created_at: now,
         traceparent: hookd_delivery::trace_context::current_traceparent(),
     })
+}
+
+/// What hookd's own video events carry, for the portal's catalog: the event a sample
+/// video's report would publish. `None` for types hookd does not emit itself.
+pub(crate) fn example_event_data(event_type: &str) -> Option<Value> {
+    let reported = match event_type {
+        "avatar_video.success" => VideoStatus::Completed,
+        "avatar_video.fail" => VideoStatus::Failed,
+        _ => return None,
+    };
+    let result = VideoResult {
+        video_url: Some("https://files.example.com/video.mp4".into()),
+        gif_url: Some("https://files.example.com/video.gif".into()),
+        video_page_url: Some("https://app.example.com/videos/page".into()),
+        failure_code: Some("RENDER_FAILED".into()),
+        failure_message: Some("The renderer could not finish the video.".into()),
+        ..VideoResult::default()
+    };
+    let video = Video {
+        video_id: VideoId::new_random(),
+        account_id: AccountId::new_random(),
+        video_type: "avatar".into(),
+        status: VideoStatus::Processing,
+        request: "{}".into(),
+        title: None,
+        callback_url: None,
+        callback_id: Some("your-callback-id".into()),
+        output_format: "mp4".into(),
+        result: VideoResult::default(),
+        created_at: 0,
+        completed_at: None,
+    };
+    let event = completion_event(&video, reported, &result, 0)?;
+    serde_json::from_str(&event.event_data).ok()
 }
 
 /// `StatusReport` as JSON Schema: one variant per `status`, each with its required fields.

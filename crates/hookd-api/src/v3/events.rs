@@ -80,6 +80,21 @@ pub async fn list_events(
     Customer(account_id): Customer,
     query: QueryParams,
 ) -> Result<Json<List<EventResponse>>, ApiError> {
+    let filter = history_filter(&state, &query)?;
+    // The token is bound to the filters too: a token from one filtered walk cannot
+    // continue a differently filtered one. entity_id goes last as it may hold '|'.
+    let scope = format!(
+        "events|{account_id}|{}|{}",
+        filter.event_type.as_deref().unwrap_or("*"),
+        filter.entity_id.as_deref().unwrap_or("")
+    );
+    let page = PageParams::from_query(&query)?.page_request(&state.cursor_key, &scope)?;
+    let events = state.store.list_events(&account_id, &filter, page).await?;
+    Ok(Json(try_list_envelope(events, &state.cursor_key, &scope, EventResponse::try_from)?))
+}
+
+/// The history's filters, `event_type` (a catalog type) and `entity_id`, from a query.
+pub(crate) fn history_filter(state: &ApiState, query: &QueryParams) -> Result<EventQuery, ApiError> {
     let event_type = query.get("event_type").map(str::to_owned);
     if let Some(event_type) = &event_type
         && !state.catalog.contains(event_type)
@@ -92,17 +107,7 @@ pub async fn list_events(
         .map(|raw| EntityId::parse(raw.to_owned()))
         .transpose()
         .map_err(|error| ApiError::invalid_parameter("entity_id", format!("{error}.")))?;
-    let filter = EventQuery { event_type, entity_id: entity_id.map(EntityId::into_string) };
-    // The token is bound to the filters too: a token from one filtered walk cannot
-    // continue a differently filtered one. entity_id goes last as it may hold '|'.
-    let scope = format!(
-        "events|{account_id}|{}|{}",
-        filter.event_type.as_deref().unwrap_or("*"),
-        filter.entity_id.as_deref().unwrap_or("")
-    );
-    let page = PageParams::from_query(&query)?.page_request(&state.cursor_key, &scope)?;
-    let events = state.store.list_events(&account_id, &filter, page).await?;
-    Ok(Json(try_list_envelope(events, &state.cursor_key, &scope, EventResponse::try_from)?))
+    Ok(EventQuery { event_type, entity_id: entity_id.map(EntityId::into_string) })
 }
 
 impl TryFrom<Event> for EventResponse {

@@ -11,6 +11,7 @@ mod delivery_settings;
 mod durability;
 mod endpoints;
 mod errors;
+mod event_log;
 mod events;
 mod flaky_receivers;
 mod idempotency;
