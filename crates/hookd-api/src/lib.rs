@@ -67,6 +67,8 @@ pub struct ApiConfig {
     pub database_timeout: std::time::Duration,
     /// Where customers reach this server, for the portal links the operator mints.
     pub public_url: String,
+    /// The sites that may show the portal in a frame.
+    pub portal_frame_ancestors: hookd_core::FrameAncestors,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -83,6 +85,8 @@ pub struct ApiState {
     rate_limit: Option<rate_limit::AccountRateLimit>,
     database_timeout: std::time::Duration,
     public_url: Arc<str>,
+    portal_csp: axum::http::HeaderValue,
+    portal_frame_ancestors_none: bool,
 }
 
 impl ApiState {
@@ -101,6 +105,8 @@ impl ApiState {
             rate_limit: config.rate_limit.map(rate_limit::AccountRateLimit::per_second),
             database_timeout: config.database_timeout,
             public_url: config.public_url.into(),
+            portal_csp: portal::pages::content_security_policy(&config.portal_frame_ancestors),
+            portal_frame_ancestors_none: config.portal_frame_ancestors.is_empty(),
         })
     }
 }
@@ -110,10 +116,12 @@ pub fn router(state: ApiState) -> Router {
     let (routes, document) = api_routes(&state).split_for_parts();
     // Serialised once; each request gets a cheap clone of the bytes.
     let document = served_openapi(&document, &state);
-    let routes = routes.route(
-        "/openapi.json",
-        get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], document.clone()))),
-    );
+    let routes = routes
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], document.clone()))),
+        )
+        .merge(portal::pages::routes());
     with_middleware(routes, state)
 }
 

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod ids;
 pub mod operational;
 pub mod portal;
+pub mod portal_framing;
 pub mod random;
 pub mod recovery;
 pub mod retry;
@@ -34,6 +35,7 @@ pub use endpoint::{
 pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, PortalSessionId, VideoId};
 pub use operational::{OperationalEventType, operations_account};
 pub use portal::{PortalToken, PortalTokenKind, PortalTtl, PortalTtlOutOfRange};
+pub use portal_framing::{FrameAncestors, InvalidFrameAncestor};
 pub use recovery::{RecoveryWindow, RecoveryWindowError};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use sealing::{MasterKey, SealError, SecretSealer};

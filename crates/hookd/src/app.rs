@@ -67,6 +67,7 @@ impl App {
             metrics,
             rate_limit: std::num::NonZeroU32::new(args.rate_limit),
             database_timeout: args.database_timeout,
+            portal_frame_ancestors: args.portal_frame_ancestors.clone(),
             public_url: match &args.public_url {
                 Some(url) => url.clone(),
                 None => {

@@ -84,6 +84,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
+    /// Sites allowed to show the customer portal in a frame (an iframe in your own
+    /// dashboard): origins, comma-separated; default: none.
+    #[arg(long, env = "HOOKD_PORTAL_FRAME_ANCESTORS", value_name = "ORIGINS", default_value = "",
+          value_parser = parse_frame_ancestors)]
+    pub portal_frame_ancestors: hookd_core::FrameAncestors,
+
     #[command(flatten)]
     pub storage: StorageArgs,
 
@@ -241,6 +247,10 @@ fn parse_attempt_timeout(raw: &str) -> Result<Duration, String> {
 
 /// `HOST:PORT` (an IP address or a name, `[::1]:8080` for IPv6), checked here so a
 /// typo is a usage error, not a failure after the database was opened.
+fn parse_frame_ancestors(raw: &str) -> Result<hookd_core::FrameAncestors, String> {
+    hookd_core::FrameAncestors::parse(raw.split(',')).map_err(|error| error.to_string())
+}
+
 fn parse_public_url(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim_end_matches('/');
     let host = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
