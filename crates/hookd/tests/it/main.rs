@@ -20,6 +20,7 @@ mod limits;
 mod operational;
 mod operations;
 mod pagination;
+mod portal_browser;
 mod portal_sessions;
 mod publishing;
 mod scale_out;
