@@ -1,4 +1,4 @@
-//! The portal's pages under `/portal/`: one HTML shell, its script and its stylesheet,
+//! The portal's pages under `/portal/`: one HTML shell, its scripts and its stylesheet,
 //! compiled into the binary (`include_str!`), so `cargo build` alone makes everything
 //! and nothing is fetched from elsewhere at run time.
 //!
@@ -16,6 +16,7 @@ use crate::ApiState;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const PORTAL_JS: &str = include_str!("assets/portal.js");
+const EXAMPLES_JS: &str = include_str!("assets/examples.js");
 const PORTAL_CSS: &str = include_str!("assets/portal.css");
 
 /// The pages' routes; they need no credential (the page signs in through the API).
@@ -24,6 +25,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/portal", get(|| async { Redirect::permanent("/portal/") }))
         .route("/portal/", get(index))
         .route("/portal/portal.js", get(script))
+        .route("/portal/examples.js", get(examples))
         .route("/portal/portal.css", get(stylesheet))
 }
 
@@ -33,6 +35,10 @@ async fn index(State(state): State<ApiState>) -> Response {
 
 async fn script(State(state): State<ApiState>) -> Response {
     page(&state, "text/javascript; charset=utf-8", PORTAL_JS)
+}
+
+async fn examples(State(state): State<ApiState>) -> Response {
+    page(&state, "text/javascript; charset=utf-8", EXAMPLES_JS)
 }
 
 async fn stylesheet(State(state): State<ApiState>) -> Response {

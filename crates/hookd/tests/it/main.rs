@@ -21,6 +21,7 @@ mod operational;
 mod operations;
 mod pagination;
 mod portal_browser;
+mod portal_examples;
 mod portal_sessions;
 mod publishing;
 mod scale_out;

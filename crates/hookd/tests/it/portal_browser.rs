@@ -82,7 +82,6 @@ async fn walk_the_story(app: &TestApp, shots: &str) {
     app.settled_deliveries(&delivered).await;
     browser.goto(&format!("{}/portal/#/log", app.base_url)).await;
     browser.wait_for_text("#log", "avatar_video.success").await;
-    browser.screenshot(&format!("{shots}-message-log")).await;
     browser.click("#log tbody tr a").await;
     browser.wait_for_text("#payload", "v-ok").await;
     browser.wait_for_text("main", "HTTP 200").await;
@@ -107,6 +106,7 @@ async fn walk_the_story(app: &TestApp, shots: &str) {
     assert!(receiver.drain().is_empty(), "and sends nothing");
     browser.click("#recover-confirm").await;
     browser.wait_for_text("#recover-result", "being sent again").await;
+    browser.screenshot(&format!("{shots}-endpoint")).await;
     let resent = receiver.next().await;
     assert_eq!(resent.header("heygen-event-id"), failed);
     let deadline = std::time::Instant::now() + crate::support::receiver::PATIENCE;
@@ -117,6 +117,9 @@ async fn walk_the_story(app: &TestApp, shots: &str) {
     browser.goto(&format!("{}/portal/#/events/{failed}", app.base_url)).await;
     browser.wait_for_text(".delivery", "delivered").await;
 
+    browser.goto(&format!("{}/portal/#/log", app.base_url)).await;
+    browser.find("#log tbody tr:nth-child(2)").await;
+    browser.screenshot(&format!("{shots}-message-log")).await;
     browser.goto(&format!("{}/portal/#/endpoints", app.base_url)).await;
     browser.wait_for_text("main table", "% ok").await;
     browser.screenshot(&format!("{shots}-endpoints")).await;

@@ -3,7 +3,7 @@
 //! headless Chromium; at most two run at once, as the machines have two cores.
 //!
 //! Without `chromium` and `chromedriver` a test is skipped with one line, as the
-//! PostgreSQL suites are; in CI (`CI` set) their absence is a failure.
+//! PostgreSQL suites are; in CI (`CI=true`) their absence is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
