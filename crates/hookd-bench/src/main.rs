@@ -9,6 +9,7 @@
 //!   cargo run --release -p hookd-bench -- --scenario c     # fan-out to 10 endpoints
 //!   cargo run --release -p hookd-bench -- --scenario d     # 1,000,000 queued, then drained
 //!   cargo run --release -p hookd-bench -- --scenario g     # 20,000 to a receiver failing 30 %
+//!   cargo run --release -p hookd-bench -- --scenario log   # the portal's event log at 100,000 events
 //!   cargo run --release -p hookd-bench -- --events 2000 --rate 0 --fifo  # one FIFO endpoint
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0      # flat out
@@ -16,6 +17,7 @@
 //!       --postgres postgres://postgres@127.0.0.1:5432/test              # on PostgreSQL
 
 mod backlog;
+mod event_log;
 mod hookd_process;
 mod receiver;
 
@@ -38,8 +40,9 @@ struct Args {
     /// d = 1,000,000 deliveries queued while hookd is stopped, then drained; g = 20,000
     /// events flat out to a receiver failing 30 % of requests at random. It sets
     /// --events, --rate, --endpoints (and --backlog, --fail-percent); add --postgres
-    /// for scenario e.
-    #[arg(long, value_parser = ["a", "b", "c", "d", "g"])]
+    /// for scenario e. log = the portal's event-log queries at 100,000 events, timed at
+    /// the store (with --postgres on PostgreSQL).
+    #[arg(long, value_parser = ["a", "b", "c", "d", "g", "log"])]
     scenario: Option<String>,
     /// The share of requests, in percent, the receiver answers 500 at random. hookd
     /// then retries every second, 30 times, so retries come within the run and none
@@ -88,6 +91,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(mut args: Args) -> anyhow::Result<()> {
+    if args.scenario.as_deref() == Some("log") {
+        let scratch = match &args.postgres {
+            Some(server) => Some(hookd_store::ScratchDatabase::create(server).await?),
+            None => None,
+        };
+        event_log::run(scratch.as_ref().map(|db| db.url())).await?;
+        if let Some(database) = scratch {
+            database.drop_database().await?;
+        }
+        return Ok(());
+    }
     match args.scenario.as_deref() {
         Some("a") => (args.events, args.rate, args.endpoints) = (100_000, 0, 1),
         Some("b") => (args.events, args.rate, args.endpoints) = (60_000, 1_000, 1),

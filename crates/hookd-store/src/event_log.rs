@@ -1,50 +1,105 @@
-//! What both backends share for [`crate::EventLogStore`]: the rows of an event-log
-//! line, the status filter's SQL, and the day of hours an endpoint's health covers.
+//! What both backends share for [`crate::EventLogStore`]: the event-log query, the
+//! delivery counts beside each event, and the day of hours an endpoint's health covers.
 
-use crate::rows::{self, RecordRow};
-use crate::{DeliveryCounts, EndpointHealth, Event, HealthHour, StoreResult, UnixMillis};
 use hookd_core::DeliveryState;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+use crate::rows::fetch_limit;
+use crate::{
+    DeliveryCounts, EndpointHealth, Event, EventLogEntry, EventLogQuery, HealthHour, PageRequest, UnixMillis,
+};
 
 const HOUR_MS: i64 = 3_600_000;
 /// How many hours the health panel shows, the current one last.
 pub(crate) const HEALTH_HOURS: i64 = 24;
 
-/// The per-state counts selected beside an event (`e` is the event's alias). Each
-/// count probes the deliveries-by-event index.
-pub(crate) const COUNT_COLUMNS: &str = "
-    (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.event_id AND d.state = 'pending') AS n_pending,
-    (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.event_id AND d.state = 'delivered') AS n_delivered,
-    (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.event_id AND d.state = 'failed') AS n_failed,
-    (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.event_id AND d.state = 'cancelled') AS n_cancelled";
-
-/// The status filter as a condition on the event `e`, or nothing. The state names are
-/// the core's, never the caller's text, so they are written into the SQL.
-pub(crate) fn status_condition(status: Option<DeliveryState>) -> String {
-    let has = |state: &str| {
-        format!("EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id AND d.state = '{state}')")
-    };
-    match status {
-        None => String::new(),
-        Some(DeliveryState::Delivered) => format!(
-            "AND {} AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id
-                                    AND d.state IN ('pending', 'failed'))",
-            has("delivered")
-        ),
-        Some(state) => format!("AND {}", has(state.as_str())),
+/// The event-log query for either backend, with only the filters given (so each
+/// backend's planner sees plain range conditions). A time range also bounds `seq`, by
+/// the lowest and highest `seq` of the account's events inside it (read from the
+/// `(account_id, created_at)` index): exact, as every event in the range lies within
+/// those bounds, and the newest-first walk then starts at the range instead of at now.
+pub(crate) fn log_query<'a, DB>(
+    account_id: &'a str,
+    query: &'a EventLogQuery,
+    page: PageRequest,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    DB::Arguments<'a>: Default,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new(
+        "SELECT e.seq, e.event_id, e.account_id, e.event_type, e.entity_id, e.event_data, e.callback_url,
+                e.callback_id, e.created_at
+         FROM events e WHERE e.account_id = ",
+    );
+    sql.push_bind(account_id).push(" AND e.seq < ").push_bind(page.before.unwrap_or(i64::MAX));
+    if let Some(event_type) = query.history.event_type.as_deref() {
+        sql.push(" AND e.event_type = ").push_bind(event_type);
     }
+    if let Some(entity_id) = query.history.entity_id.as_deref() {
+        sql.push(" AND e.entity_id = ").push_bind(entity_id);
+    }
+    if let Some(since) = query.since {
+        sql.push(" AND e.created_at >= ").push_bind(since);
+        sql.push(" AND e.seq >= (SELECT MIN(seq) FROM events WHERE account_id = ").push_bind(account_id);
+        sql.push(" AND created_at >= ").push_bind(since).push(")");
+    }
+    if let Some(until) = query.until {
+        sql.push(" AND e.created_at <= ").push_bind(until);
+        sql.push(" AND e.seq <= (SELECT MAX(seq) FROM events WHERE account_id = ").push_bind(account_id);
+        sql.push(" AND created_at <= ").push_bind(until).push(")");
+    }
+    // A state other than delivered is found through the account's unsettled deliveries
+    // (a partial index), read once per query: rare states stay cheap to look for,
+    // even when no event has one.
+    let unsettled = |sql: &mut QueryBuilder<'a, DB>, states: &str| {
+        sql.push(" (SELECT d.event_id FROM deliveries d WHERE d.account_id = ").push_bind(account_id);
+        sql.push(format!(" AND d.state <> 'delivered' AND d.state IN ({states}))"));
+    };
+    match query.status {
+        None => {}
+        Some(DeliveryState::Delivered) => {
+            sql.push(" AND e.event_id NOT IN");
+            unsettled(&mut sql, "'pending', 'failed'");
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id AND d.state = 'delivered')",
+            );
+        }
+        // The state names are the core's, never the caller's text.
+        Some(state) => {
+            sql.push(" AND e.event_id IN");
+            unsettled(&mut sql, &format!("'{}'", state.as_str()));
+        }
+    }
+    sql.push(" ORDER BY e.seq DESC LIMIT ").push_bind(fetch_limit(page));
+    sql
 }
 
-/// An event-log row: the event's columns and the counts of [`COUNT_COLUMNS`].
-pub(crate) fn entry(row: &impl RecordRow) -> StoreResult<(i64, crate::EventLogEntry)> {
-    let (seq, event): (i64, Event) = rows::event(row)?;
-    let count = |column: &str| row.int(column).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-    let deliveries = DeliveryCounts {
-        pending: count("n_pending")?,
-        delivered: count("n_delivered")?,
-        failed: count("n_failed")?,
-        cancelled: count("n_cancelled")?,
-    };
-    Ok((seq, crate::EventLogEntry { event, deliveries }))
+/// A page of events with their deliveries' `(event_id, state, count)` rows (read in a
+/// second query, by the deliveries-by-event index, for the page's events only).
+pub(crate) fn with_counts(
+    events: Vec<(i64, Event)>,
+    counts: &[(String, String, i64)],
+) -> Vec<(i64, EventLogEntry)> {
+    events
+        .into_iter()
+        .map(|(seq, event)| {
+            let mut deliveries = DeliveryCounts::default();
+            for (_, state, n) in counts.iter().filter(|(id, _, _)| id == event.event_id.as_str()) {
+                let n = u32::try_from(*n).unwrap_or(u32::MAX);
+                match DeliveryState::parse(state) {
+                    Some(DeliveryState::Pending) => deliveries.pending = n,
+                    Some(DeliveryState::Delivered) => deliveries.delivered = n,
+                    Some(DeliveryState::Failed) => deliveries.failed = n,
+                    Some(DeliveryState::Cancelled) => deliveries.cancelled = n,
+                    None => {}
+                }
+            }
+            (seq, EventLogEntry { event, deliveries })
+        })
+        .collect()
 }
 
 /// The start of the oldest hour the health panel shows at `now`.

@@ -6,3 +6,12 @@ UPDATE delivery_attempts SET endpoint_id = deliveries.endpoint_id
     FROM deliveries WHERE deliveries.delivery_id = delivery_attempts.delivery_id;
 CREATE INDEX delivery_attempts_by_endpoint ON delivery_attempts (endpoint_id, attempted_at)
     WHERE endpoint_id IS NOT NULL;
+
+-- The event log's time range: the lowest and highest seq of an account's events in a
+-- window, so the newest-first walk starts at the window.
+CREATE INDEX events_by_account_and_time ON events (account_id, created_at, seq);
+
+-- The event log's status filter: an account's deliveries that are not delivered
+-- (pending, failed, cancelled), so looking for a rare state reads only those.
+CREATE INDEX deliveries_unsettled_by_account ON deliveries (account_id, state, event_id)
+    WHERE state <> 'delivered';

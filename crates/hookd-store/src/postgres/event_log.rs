@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
 
 use super::PostgresStore;
-use crate::event_log::{self, COUNT_COLUMNS, HOURLY_COUNTS};
-use crate::rows::{self, fetch_limit, into_page};
+use crate::event_log::{self, HOURLY_COUNTS};
+use crate::rows::{self, into_page};
 use crate::{
     EndpointHealth, Event, EventLogEntry, EventLogQuery, EventLogStore, Page, PageRequest, StoreError,
     StoreResult, UnixMillis,
@@ -19,30 +19,17 @@ impl EventLogStore for PostgresStore {
         query: &EventLogQuery,
         page: PageRequest,
     ) -> StoreResult<Page<EventLogEntry>> {
-        let sql = format!(
-            "SELECT e.seq, e.event_id, e.account_id, e.event_type, e.entity_id, e.event_data, e.callback_url,
-                    e.callback_id, e.created_at, {COUNT_COLUMNS}
-             FROM events e
-             WHERE e.account_id = $1 AND e.seq < $2
-               AND ($3::text IS NULL OR e.event_type = $3)
-               AND ($4::text IS NULL OR e.entity_id = $4)
-               AND ($5::bigint IS NULL OR e.created_at >= $5)
-               AND ($6::bigint IS NULL OR e.created_at <= $6)
-               {}
-             ORDER BY e.seq DESC LIMIT $7",
-            event_log::status_condition(query.status)
-        );
-        let rows = sqlx::query(&sql)
-            .bind(account_id.as_str())
-            .bind(page.before.unwrap_or(i64::MAX))
-            .bind(query.history.event_type.as_deref())
-            .bind(query.history.entity_id.as_deref())
-            .bind(query.since)
-            .bind(query.until)
-            .bind(fetch_limit(page))
-            .fetch_all(&self.pool)
-            .await?;
-        let rows = rows.iter().map(event_log::entry).collect::<StoreResult<Vec<_>>>()?;
+        let rows =
+            event_log::log_query(account_id.as_str(), query, page).build().fetch_all(&self.pool).await?;
+        let events = rows.iter().map(rows::event).collect::<StoreResult<Vec<_>>>()?;
+        // The page's counts by the deliveries-by-event index, in one statement.
+        let counts: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT event_id, state, COUNT(*) FROM deliveries WHERE event_id = ANY($1) GROUP BY event_id, state",
+        )
+        .bind(events.iter().map(|(_, e)| e.event_id.to_string()).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = event_log::with_counts(events, &counts);
         Ok(into_page(rows, page))
     }
 

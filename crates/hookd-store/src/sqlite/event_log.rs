@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
 
-use super::SqliteStore;
-use crate::event_log::{self, COUNT_COLUMNS, HOURLY_COUNTS};
-use crate::rows::{self, fetch_limit, into_page};
+use super::{SqliteStore, json_array};
+use crate::event_log::{self, HOURLY_COUNTS};
+use crate::rows::{self, into_page};
 use crate::{
     EndpointHealth, Event, EventLogEntry, EventLogQuery, EventLogStore, Page, PageRequest, StoreError,
     StoreResult, UnixMillis,
@@ -19,30 +19,18 @@ impl EventLogStore for SqliteStore {
         query: &EventLogQuery,
         page: PageRequest,
     ) -> StoreResult<Page<EventLogEntry>> {
-        let sql = format!(
-            "SELECT e.seq, e.event_id, e.account_id, e.event_type, e.entity_id, e.event_data, e.callback_url,
-                    e.callback_id, e.created_at, {COUNT_COLUMNS}
-             FROM events e
-             WHERE e.account_id = ?1 AND e.seq < ?2
-               AND (?3 IS NULL OR e.event_type = ?3)
-               AND (?4 IS NULL OR e.entity_id = ?4)
-               AND (?5 IS NULL OR e.created_at >= ?5)
-               AND (?6 IS NULL OR e.created_at <= ?6)
-               {}
-             ORDER BY e.seq DESC LIMIT ?7",
-            event_log::status_condition(query.status)
-        );
-        let rows = sqlx::query(&sql)
-            .bind(account_id.as_str())
-            .bind(page.before.unwrap_or(i64::MAX))
-            .bind(query.history.event_type.as_deref())
-            .bind(query.history.entity_id.as_deref())
-            .bind(query.since)
-            .bind(query.until)
-            .bind(fetch_limit(page))
-            .fetch_all(&self.reader)
-            .await?;
-        let rows = rows.iter().map(event_log::entry).collect::<StoreResult<Vec<_>>>()?;
+        let rows =
+            event_log::log_query(account_id.as_str(), query, page).build().fetch_all(&self.reader).await?;
+        let events = rows.iter().map(rows::event).collect::<StoreResult<Vec<_>>>()?;
+        // The page's counts by the deliveries-by-event index, in one statement.
+        let counts: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT event_id, state, COUNT(*) FROM deliveries
+             WHERE event_id IN (SELECT value FROM json_each(?)) GROUP BY event_id, state",
+        )
+        .bind(json_array(events.iter().map(|(_, e)| e.event_id.as_str())))
+        .fetch_all(&self.reader)
+        .await?;
+        let rows = event_log::with_counts(events, &counts);
         Ok(into_page(rows, page))
     }
 
