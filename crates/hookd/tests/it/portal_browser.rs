@@ -261,6 +261,23 @@ async fn a_used_revoked_or_made_up_link_gets_a_clear_page() {
     browser.close().await;
 }
 
+#[tokio::test]
+async fn someone_running_hookd_alone_signs_in_with_an_api_key() {
+    let app = TestApp::spawn().await;
+    let Some(browser) = Browser::start(WIDE).await else { return };
+    app.create_endpoint(json!({"url": "http://127.0.0.1:9/mine"})).await;
+    browser.goto(&format!("{}/portal/", app.base_url)).await;
+    browser.fill("#api-key", "hk_00000000000000000000000000000000_wrong").await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_text("#signin-message", "not accepted").await;
+    let key = std::fs::read_to_string(app.data_dir().join("default-api-key")).expect("key");
+    browser.fill("#api-key", key.trim()).await;
+    browser.click_button("Sign in").await;
+    browser.wait_for_text("main table", "http://127.0.0.1:9/mine").await;
+    browser.screenshot("signed-in-with-a-key").await;
+    browser.close().await;
+}
+
 /// Serves one HTML page to every request, from another site than hookd's
 /// (`localhost` against hookd's `127.0.0.1`).
 async fn other_site(html: String) -> String {

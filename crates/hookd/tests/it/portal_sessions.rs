@@ -141,3 +141,56 @@ async fn revoked_unknown_and_malformed_links_are_refused_clearly() {
         send(app.customer(Method::POST, &format!("/admin/v1/accounts/{account}/portal-sessions"))).await;
     customer_mint.assert_error(401, "authentication_failed", None);
 }
+
+#[tokio::test]
+async fn portal_pages_carry_a_strict_content_security_policy_and_refuse_framing_by_default() {
+    let app = TestApp::spawn().await;
+    let page = send(app.anonymous(Method::GET, "/portal/")).await;
+    assert_eq!(page.status, 200);
+    let header =
+        |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(header("content-type").starts_with("text/html"));
+    let csp = header("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "no unsafe-inline or unsafe-eval: {csp}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert!(!page.raw.contains("<script>") && !page.raw.contains(" on"), "no inline script or handler");
+    for asset in ["/portal/portal.js", "/portal/examples.js", "/portal/portal.css"] {
+        let served = send(app.anonymous(Method::GET, asset)).await;
+        assert_eq!(served.status, 200, "{asset}");
+        assert!(served.headers.contains_key("content-security-policy"), "{asset}");
+    }
+
+    let allowed =
+        TestApp::spawn_with(&["--portal-frame-ancestors", "https://dash.example.com,https://*.example.org"])
+            .await;
+    let page = send(allowed.anonymous(Method::GET, "/portal/")).await;
+    let csp = page.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(csp.ends_with("frame-ancestors https://dash.example.com https://*.example.org"), "{csp}");
+    assert!(!page.headers.contains_key("x-frame-options"), "X-Frame-Options cannot list origins");
+}
+
+#[tokio::test]
+async fn a_portal_session_shares_its_accounts_rate_limit() {
+    let app = TestApp::spawn_with(&["--rate-limit", "1"]).await;
+    let account = app.default_account().await;
+    let (_, token, _) = mint(&app, &account, None).await;
+    let redeemed = redeem(&app, &token).await;
+    let credential = redeemed.assert_ok()["session_token"].as_str().expect("credential").to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            send(as_session(&app, &credential, Method::GET, "/v3/webhooks/endpoints")).await.status.as_u16(),
+        );
+    }
+    assert!(statuses.contains(&429), "the customer API's limit applies to portal sessions: {statuses:?}");
+}

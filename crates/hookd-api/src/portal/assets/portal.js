@@ -212,13 +212,20 @@ function showSignIn(message) {
   const input = h("input", { id: "api-key", name: "api_key", type: "password", autocomplete: "off", required: true });
   const form = h("form", { class: "stack signin", onsubmit: async (e) => {
     e.preventDefault();
-    saveCredential({ kind: "api_key", token: input.value.trim(), read_only: false });
-    const ok = await guarded(() => api("GET", "/v3/webhooks/endpoints?limit=1"));
-    if (ok) { location.hash = "#/endpoints"; route(); }
+    const token = input.value.trim();
+    const check = await fetch("/v3/webhooks/endpoints?limit=1", {
+      headers: { Authorization: `Bearer ${token}` }, credentials: "omit", cache: "no-store",
+    }).catch(() => null);
+    if (!check || !check.ok) {
+      showSignIn(check && check.status === 401 ? "That API key was not accepted." : "The server could not be reached.");
+      return;
+    }
+    saveCredential({ kind: "api_key", token, read_only: false });
+    if (location.hash === "#/endpoints") route(); else location.hash = "#/endpoints";
   } },
   h("label", { for: "api-key" }, "API key"), input,
   h("button", { type: "submit", class: "primary" }, "Sign in"));
-  render("Sign in", message ? h("p", { class: "muted" }, message) : null,
+  render("Sign in", message ? h("p", { id: "signin-message" }, message) : null,
     h("p", {}, "Open the link your provider gave you, or sign in with one of your API keys."), form);
 }
 
