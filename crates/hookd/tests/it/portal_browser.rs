@@ -385,6 +385,57 @@ async fn dashboard_on(port: u16, link: &str) -> String {
 }
 
 #[tokio::test]
+async fn the_portal_is_usable_by_keyboard() {
+    let app = TestApp::spawn().await;
+    let Some(browser) = Browser::start(WIDE).await else { return };
+    let link = mint(&app, &account_of(&app), json!({})).await;
+    browser.goto(&link).await;
+    browser.wait_for_text("main h1", "Endpoints").await;
+    let focused = || async {
+        let script =
+            "const a = document.activeElement; return a === document.body ? '' : a.textContent.trim();";
+        let text = browser.client.execute(script, vec![]).await;
+        text.expect("script").as_str().unwrap_or_default().to_owned()
+    };
+    let tab = fantoccini::key::Key::Tab.to_string();
+    // A page that renders moves focus to its content, so the next Tab is in it.
+    browser.client.active_element().await.expect("focus").send_keys(&tab).await.expect("tab");
+    assert_eq!(focused().await, "Add endpoint", "after a page renders, Tab continues in its content");
+    // From the top of the document: the skip link first, then the navigation.
+    browser
+        .client
+        .execute("document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+        .await
+        .expect("script");
+    let mut reached = Vec::new();
+    for _ in 0..8 {
+        browser.client.active_element().await.expect("focus").send_keys(&tab).await.expect("tab");
+        let now = focused().await;
+        if now.is_empty() {
+            continue;
+        }
+        reached.push(now);
+        if reached.last().map(String::as_str) == Some("Message log") {
+            break;
+        }
+    }
+    assert_eq!(
+        reached.first().map(String::as_str),
+        Some("Skip to content"),
+        "the first stop skips the header"
+    );
+    assert_eq!(
+        reached.last().map(String::as_str),
+        Some("Message log"),
+        "the navigation is reachable: {reached:?}"
+    );
+    let enter = fantoccini::key::Key::Enter.to_string();
+    browser.client.active_element().await.expect("focus").send_keys(&enter).await.expect("enter");
+    browser.wait_for_text("main h1", "Message log").await;
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_portal_fits_a_phone_screen() {
     let app = TestApp::spawn().await;
     let Some(browser) = Browser::start(PHONE).await else { return };
