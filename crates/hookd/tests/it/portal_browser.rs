@@ -385,6 +385,26 @@ async fn dashboard_on(port: u16, link: &str) -> String {
 }
 
 #[tokio::test]
+async fn every_endpoint_is_reachable_past_the_first_page() {
+    let app = TestApp::spawn().await;
+    let Some(browser) = Browser::start(WIDE).await else { return };
+    let mut ids = Vec::new();
+    for n in 0..105 {
+        let created = app.create_endpoint(json!({"url": format!("http://127.0.0.1:9/many/{n}")})).await;
+        ids.push(created["endpoint_id"].as_str().expect("id").to_owned());
+    }
+    let link = mint(&app, &account_of(&app), json!({})).await;
+    browser.goto(&link).await;
+    browser.wait_for_text("main table", "/many/104").await;
+    browser.click_button("Older").await;
+    browser.wait_for_text("main table", "/many/54").await;
+    // The oldest is on the second page of 100 that the detail page walks.
+    browser.goto(&format!("{}/portal/#/endpoints/{}", app.base_url, ids[0])).await;
+    browser.wait_for_text("main h1", "/many/0").await;
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_portal_is_usable_by_keyboard() {
     let app = TestApp::spawn().await;
     let Some(browser) = Browser::start(WIDE).await else { return };

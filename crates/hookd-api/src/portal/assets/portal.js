@@ -262,8 +262,20 @@ function healthSummary(health) {
   return h("span", { class: `badge ${cls}` }, `${pct}% ok`);
 }
 
-async function endpointsPage() {
-  const page = await api("GET", "/v3/webhooks/endpoints?limit=100");
+// HeyGen's API has no single-endpoint read: walk the list (100 a page) until it is found.
+async function findEndpoint(id) {
+  let token = "";
+  for (;;) {
+    const page = await api("GET", `/v3/webhooks/endpoints?limit=100&token=${encodeURIComponent(token)}`);
+    const found = page.data.find((e) => e.endpoint_id === id);
+    if (found || !page.has_more) return found || null;
+    token = page.next_token;
+  }
+}
+
+async function endpointsPage(params) {
+  const token = params.get("token") || "";
+  const page = await api("GET", `/v3/webhooks/endpoints?limit=50&token=${encodeURIComponent(token)}`);
   const endpoints = page.data;
   const healths = await Promise.all(endpoints.map((e) =>
     api("GET", `/v3/webhooks/endpoints/${encodeURIComponent(e.endpoint_id)}/health`).then((r) => r.data).catch(() => null)));
@@ -282,7 +294,10 @@ async function endpointsPage() {
     : h("p", { class: "muted" }, "No endpoints yet.");
   render("Endpoints",
     h("div", { class: "actions" }, readOnly() ? null : h("a", { class: "button primary", href: "#/endpoints/new" }, "Add endpoint")),
-    table, page.has_more ? h("p", { class: "muted" }, "Showing the newest 100.") : null);
+    table,
+    h("div", { class: "actions" },
+      token ? h("a", { class: "button", href: "#/endpoints" }, "Newest") : null,
+      page.has_more ? h("a", { class: "button", href: `#/endpoints?token=${encodeURIComponent(page.next_token)}` }, "Older") : null));
 }
 
 async function endpointForm(existing) {
@@ -372,9 +387,7 @@ function healthPanel(health, endpoint) {
 
 async function endpointPage(id) {
   const path = `/v3/webhooks/endpoints/${encodeURIComponent(id)}`;
-  // No single-endpoint GET in HeyGen's API: the list holds it.
-  const list = await api("GET", "/v3/webhooks/endpoints?limit=100");
-  const endpoint = list.data.find((e) => e.endpoint_id === id);
+  const endpoint = await findEndpoint(id);
   if (!endpoint) return render("Endpoint not found", h("p", {}, "No such endpoint in this account."));
   const health = (await api("GET", `${path}/health`)).data;
   const settings = (await api("GET", `${path}/settings`)).data;
@@ -413,8 +426,7 @@ async function endpointPage(id) {
 }
 
 async function editEndpointPage(id) {
-  const list = await api("GET", "/v3/webhooks/endpoints?limit=100");
-  const endpoint = list.data.find((e) => e.endpoint_id === id);
+  const endpoint = await findEndpoint(id);
   if (!endpoint) return render("Endpoint not found", h("p", {}, "No such endpoint in this account."));
   const { form, read } = await endpointForm(endpoint);
   form.addEventListener("submit", (e) => {
@@ -673,7 +685,7 @@ async function route() {
     if (parts[0] === "events" && parts[1]) return eventPage(parts[1]);
     if (parts[0] === "catalog") return catalogPage();
     if (parts[0] === "verify") return verifyPage();
-    return endpointsPage();
+    return endpointsPage(new URLSearchParams(queryString || ""));
   });
 }
 
