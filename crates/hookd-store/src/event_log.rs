@@ -51,18 +51,24 @@ where
         sql.push(" AND e.seq <= (SELECT MAX(seq) FROM events WHERE account_id = ").push_bind(account_id);
         sql.push(" AND created_at <= ").push_bind(until).push(")");
     }
-    // A state other than delivered is found through the account's unsettled deliveries
-    // (a partial index), read once per query: rare states stay cheap to look for,
-    // even when no event has one.
-    let unsettled = |sql: &mut QueryBuilder<'a, DB>, states: &str| {
-        sql.push(" (SELECT d.event_id FROM deliveries d WHERE d.account_id = ").push_bind(account_id);
-        sql.push(format!(" AND d.state <> 'delivered' AND d.state IN ({states}))"));
+    // A state other than delivered is found through the account's deliveries in that
+    // state, read once per query, so a rare state stays cheap to look for even when no
+    // event has one: failed and cancelled through a partial index of their own (written
+    // only when a delivery ends that way), pending through the queue's own index of
+    // pending deliveries, so the hot path pays for no extra index.
+    let in_state = |sql: &mut QueryBuilder<'a, DB>, states: &str| {
+        sql.push(format!(
+            " (SELECT d.event_id FROM deliveries d WHERE d.state IN ({states}) AND d.account_id = "
+        ));
+        sql.push_bind(account_id).push(")");
     };
     match query.status {
         None => {}
         Some(DeliveryState::Delivered) => {
             sql.push(" AND e.event_id NOT IN");
-            unsettled(&mut sql, "'pending', 'failed'");
+            in_state(&mut sql, "'pending'");
+            sql.push(" AND e.event_id NOT IN");
+            in_state(&mut sql, "'failed'");
             sql.push(
                 " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id AND d.state = 'delivered')",
             );
@@ -70,7 +76,7 @@ where
         // The state names are the core's, never the caller's text.
         Some(state) => {
             sql.push(" AND e.event_id IN");
-            unsettled(&mut sql, &format!("'{}'", state.as_str()));
+            in_state(&mut sql, &format!("'{}'", state.as_str()));
         }
     }
     sql.push(" ORDER BY e.seq DESC LIMIT ").push_bind(fetch_limit(page));

@@ -11,7 +11,8 @@ CREATE INDEX delivery_attempts_by_endpoint ON delivery_attempts (endpoint_id, at
 -- window, so the newest-first walk starts at the window.
 CREATE INDEX events_by_account_and_time ON events (account_id, created_at, seq);
 
--- The event log's status filter: an account's deliveries that are not delivered
--- (pending, failed, cancelled), so looking for a rare state reads only those.
-CREATE INDEX deliveries_unsettled_by_account ON deliveries (account_id, state, event_id)
-    WHERE state <> 'delivered';
+-- The event log's status filter: an account's failed and cancelled deliveries, so
+-- looking for a rare state reads only those (pending ones are found through the
+-- queue's index of pending deliveries). Written only when a delivery ends that way.
+CREATE INDEX deliveries_ended_badly_by_account ON deliveries (account_id, state, event_id)
+    WHERE state IN ('failed', 'cancelled');
