@@ -245,8 +245,8 @@ pub trait EventStore: Send + Sync {
 #[async_trait]
 pub trait EventLogStore: Send + Sync {
     /// The account's events, newest first, with how their deliveries stand. Walks the
-    /// account's events by index from the page position; a status filter probes each
-    /// candidate's deliveries by index.
+    /// account's events by index from the page position, bounded by the time range; a
+    /// status filter reads the account's deliveries in that state once.
     async fn event_log(
         &self,
         account_id: &AccountId,
