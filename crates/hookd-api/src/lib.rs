@@ -172,6 +172,7 @@ fn api_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(event_log::event_log))
         .routes(routes!(event_log::get_event))
         .routes(routes!(event_log::endpoint_health))
+        .routes(routes!(event_log::endpoints_health))
         .routes(routes!(event_log::event_type_example))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::resend))

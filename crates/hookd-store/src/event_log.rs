@@ -83,6 +83,48 @@ where
     sql
 }
 
+/// Succeeded and failed attempts since `since` of each listed endpoint of the account,
+/// for either backend: `(endpoint_id, succeeded, failed)`, endpoints with attempts only.
+pub(crate) fn recent_outcomes_query<'a, DB>(
+    account_id: &'a str,
+    endpoint_ids: &'a [hookd_core::EndpointId],
+    since: UnixMillis,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    DB::Arguments<'a>: Default,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new(format!(
+        "SELECT a.endpoint_id, COUNT(*) FILTER (WHERE {}), COUNT(*) FILTER (WHERE {})
+         FROM delivery_attempts a JOIN endpoints e ON e.endpoint_id = a.endpoint_id
+         WHERE e.deleted_at IS NULL AND e.account_id = ",
+        outcome_condition(true),
+        outcome_condition(false)
+    ));
+    sql.push_bind(account_id)
+        .push(" AND a.attempted_at >= ")
+        .push_bind(since)
+        .push(" AND a.endpoint_id IN (");
+    let mut ids = sql.separated(", ");
+    for id in endpoint_ids {
+        ids.push_bind(id.as_str());
+    }
+    sql.push(") GROUP BY a.endpoint_id");
+    sql
+}
+
+/// A row of [`recent_outcomes_query`].
+pub(crate) fn recent_outcome(
+    row: (String, i64, i64),
+) -> crate::StoreResult<(hookd_core::EndpointId, u32, u32)> {
+    let (id, succeeded, failed) = row;
+    let id =
+        hookd_core::EndpointId::parse(&id).map_err(|_| crate::StoreError::Corrupt("endpoint id".into()))?;
+    Ok((id, u32::try_from(succeeded).unwrap_or(u32::MAX), u32::try_from(failed).unwrap_or(u32::MAX)))
+}
+
 /// A page of events with their deliveries' `(event_id, state, count)` rows (read in a
 /// second query, by the deliveries-by-event index, for the page's events only).
 pub(crate) fn with_counts(

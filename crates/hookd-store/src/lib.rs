@@ -263,6 +263,15 @@ pub trait EventLogStore: Send + Sync {
         endpoint_id: &EndpointId,
         now: UnixMillis,
     ) -> StoreResult<EndpointHealth>;
+    /// For a list of endpoints at once: each one's succeeded and failed attempts in the
+    /// 24 hours before `now`. Endpoints without attempts, deleted or of another account
+    /// are left out.
+    async fn recent_outcomes(
+        &self,
+        account_id: &AccountId,
+        endpoint_ids: &[EndpointId],
+        now: UnixMillis,
+    ) -> StoreResult<Vec<(EndpointId, u32, u32)>>;
 }
 
 /// The delivery queue and its history.

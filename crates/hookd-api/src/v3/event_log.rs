@@ -1,7 +1,7 @@
 //! Extensions the customer portal reads, on routes of their own: the event log (the
 //! history with how each event's deliveries stand, filtered by time and delivery
-//! state), one event, an endpoint's health over the last day, and an example payload
-//! per catalog type. HeyGen's routes and bodies are untouched.
+//! state), one event, an endpoint's health over the last day (one, or a page of them in
+//! short), and an example payload per catalog type. HeyGen's routes and bodies are untouched.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -77,6 +77,17 @@ pub struct EndpointHealthResponse {
     last_failure_at: Option<i64>,
     /// When the current run of failures began (unix seconds); null after a success.
     failing_since: Option<i64>,
+}
+
+/// One endpoint's attempts over the last 24 hours, in short.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointOutcomes {
+    #[schema(value_type = ResourceId)]
+    endpoint_id: String,
+    succeeded: u32,
+    failed: u32,
+    /// Succeeded over all.
+    success_rate: f64,
 }
 
 /// An example of a catalog type's `event_data`.
@@ -200,6 +211,51 @@ pub async fn endpoint_health(
     let endpoint_id = parse_endpoint_id(&endpoint_id)?;
     let health = state.store.endpoint_health(&account_id, &endpoint_id, now_millis()).await?;
     Ok(Json(Data { data: health_response(health) }))
+}
+
+#[utoipa::path(
+    get, path = "/v3/webhooks/endpoint-health", tag = "Webhooks", operation_id = "listWebhookEndpointHealth",
+    params(
+        ("endpoint_ids" = String, Query, description = "Comma-separated endpoint ids, 1 to 100", pattern = "^[0-9a-f]{32}(,[0-9a-f]{32}){0,99}$"),
+    ),
+    responses(
+        (status = 200, description = "Each listed endpoint of the account with attempts in the last 24 hours; the others are left out", body = Data<Vec<EndpointOutcomes>>),
+        (status = 400, description = "Invalid request parameters", body = ErrorEnvelope),
+        (status = 401, description = "Authentication failed", body = ErrorEnvelope),
+        (status = 429, description = "Too many requests for this account; Retry-After says when to retry", body = ErrorEnvelope),
+    ),
+    security(("ApiKeyAuth" = []), ("BearerAuth" = []))
+)]
+pub async fn endpoints_health(
+    State(state): State<ApiState>,
+    Customer(account_id): Customer,
+    query: QueryParams,
+) -> Result<Json<Data<Vec<EndpointOutcomes>>>, ApiError> {
+    let refused = || {
+        ApiError::invalid_parameter(
+            "endpoint_ids",
+            "'endpoint_ids' must be 1 to 100 comma-separated endpoint ids.",
+        )
+    };
+    let raw = query.get("endpoint_ids").ok_or_else(refused)?;
+    let ids = raw
+        .split(',')
+        .map(|id| hookd_core::EndpointId::parse(id).map_err(|_| refused()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(refused());
+    }
+    let counted = state.store.recent_outcomes(&account_id, &ids, now_millis()).await?;
+    let data = counted
+        .into_iter()
+        .map(|(id, succeeded, failed)| EndpointOutcomes {
+            endpoint_id: id.to_string(),
+            succeeded,
+            failed,
+            success_rate: f64::from(succeeded) / (f64::from(succeeded) + f64::from(failed)).max(1.0),
+        })
+        .collect();
+    Ok(Json(Data { data }))
 }
 
 #[utoipa::path(

@@ -85,4 +85,22 @@ impl EventLogStore for SqliteStore {
         tx.commit().await?;
         Ok(event_log::health(now, &counted, last_success_at, last_failure_at, failing_since))
     }
+
+    async fn recent_outcomes(
+        &self,
+        account_id: &AccountId,
+        endpoint_ids: &[EndpointId],
+        now: UnixMillis,
+    ) -> StoreResult<Vec<(EndpointId, u32, u32)>> {
+        if endpoint_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let since = now - event_log::HEALTH_HOURS * 3_600_000;
+        let rows: Vec<(String, i64, i64)> =
+            event_log::recent_outcomes_query(account_id.as_str(), endpoint_ids, since)
+                .build_query_as()
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter().map(event_log::recent_outcome).collect()
+    }
 }

@@ -152,3 +152,37 @@ pub async fn endpoint_health_counts_a_days_attempts_by_hour(store: &dyn Store) {
     let other = new_account(store, "b").await;
     assert!(matches!(store.endpoint_health(&other, &endpoint, NOW).await, Err(StoreError::NotFound)));
 }
+
+pub async fn recent_outcomes_count_each_listed_endpoint_of_the_account_only(store: &dyn Store) {
+    let account = new_account(store, "a").await;
+    let endpoint = endpoint_with(store, &account, EventFilter::All, None).await;
+    let quiet = endpoint_with(store, &account, EventFilter::Only(vec!["batch.failed".into()]), None).await;
+    let other = new_account(store, "b").await;
+    let theirs = endpoint_with(store, &other, EventFilter::All, None).await;
+    let events = vec![event_of(&account, "batch.finished", None), event_of(&account, "batch.finished", None)];
+    store.publish_events(&events).await.expect("publish");
+    store.publish_events(&[event_of(&other, "batch.finished", None)]).await.expect("publish theirs");
+    let claimed = claim(store, NOW, 10, 8).await;
+    let outcomes: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let status = if i == 0 { Some(500) } else { Some(200) };
+            outcome(
+                c,
+                NOW - 10,
+                status,
+                if i == 0 { NextStep::RetryAt(NOW + HOUR) } else { NextStep::Delivered },
+            )
+        })
+        .collect();
+    store.record_outcomes(&outcomes, 0).await.expect("record");
+
+    let ids = [endpoint.clone(), quiet, theirs, hookd_core::EndpointId::new_random()];
+    let counted = store.recent_outcomes(&account, &ids, NOW).await.expect("outcomes");
+    assert_eq!(counted.len(), 1, "only the account's endpoint with attempts: {counted:?}");
+    let (id, succeeded, failed) = &counted[0];
+    assert_eq!(id, &endpoint);
+    assert_eq!(succeeded + failed, 2, "the other account's attempt is not counted");
+    assert!(store.recent_outcomes(&account, &[], NOW).await.expect("none").is_empty());
+}

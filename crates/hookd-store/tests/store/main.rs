@@ -124,6 +124,7 @@ conformance!(
     the_event_log_filters_by_type_entity_and_time_and_pages,
     an_event_is_read_by_its_owner_only,
     endpoint_health_counts_a_days_attempts_by_hour,
+    recent_outcomes_count_each_listed_endpoint_of_the_account_only,
 );
 
 #[tokio::test]

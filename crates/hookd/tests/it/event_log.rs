@@ -153,3 +153,30 @@ async fn an_example_payload_comes_from_history_else_from_hookds_own_events() {
     assert_eq!(from_history.assert_ok()["event_data"], json!({"batch_id": "b7"}));
     example("no.such.type").await.assert_error(404, "not_found", None);
 }
+
+#[tokio::test]
+async fn a_page_of_endpoints_gets_its_health_in_one_request() {
+    let mut receiver = TestReceiver::start().await;
+    let app = TestApp::spawn_with(&["--retry-schedule", "20ms"]).await;
+    let busy = app.create_endpoint(json!({"url": receiver.url("/busy")})).await;
+    let quiet =
+        app.create_endpoint(json!({"url": receiver.url("/quiet"), "events": ["batch.finished"]})).await;
+    delivered_and_failed(&app, &mut receiver).await;
+    let other = app.new_account("other").await;
+    let theirs = app.create_endpoint_as(&other, json!({"url": receiver.url("/theirs")})).await;
+    let id = |endpoint: &Value| endpoint["endpoint_id"].as_str().expect("id").to_owned();
+
+    let path =
+        format!("/v3/webhooks/endpoint-health?endpoint_ids={},{},{}", id(&busy), id(&quiet), id(&theirs));
+    let reply = send(app.customer(Method::GET, &path)).await;
+    let listed = reply.assert_ok().as_array().expect("list").clone();
+    assert_eq!(listed.len(), 1, "only the account's endpoint that had attempts: {listed:?}");
+    assert_eq!(listed[0]["endpoint_id"], id(&busy));
+    assert_eq!((listed[0]["succeeded"].as_u64(), listed[0]["failed"].as_u64()), (Some(1), Some(2)));
+
+    let many = vec![id(&busy); 101].join(",");
+    for query in ["", "endpoint_ids=", "endpoint_ids=nope", &format!("endpoint_ids={many}")] {
+        let reply = send(app.customer(Method::GET, &format!("/v3/webhooks/endpoint-health?{query}"))).await;
+        reply.assert_error(400, "invalid_parameter", Some("endpoint_ids"));
+    }
+}
