@@ -9,6 +9,8 @@
 //!   cargo run --release -p hookd-bench -- --scenario c     # fan-out to 10 endpoints
 //!   cargo run --release -p hookd-bench -- --scenario d     # 1,000,000 queued, then drained
 //!   cargo run --release -p hookd-bench -- --scenario g     # 20,000 to a receiver failing 30 %
+//!   cargo run --release -p hookd-bench -- --scenario f     # 100,000 single-event requests over 64 connections
+//!   cargo run --release -p hookd-bench -- --scenario f --baseline  # and the harness's own limit beside it
 //!   cargo run --release -p hookd-bench -- --scenario log   # the portal's event log at 100,000 events
 //!   cargo run --release -p hookd-bench -- --events 2000 --rate 0 --fifo  # one FIFO endpoint
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
@@ -20,6 +22,7 @@ mod backlog;
 mod event_log;
 mod hookd_process;
 mod receiver;
+mod single;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,11 +41,12 @@ struct Args {
     /// A preset (docs/benchmarks.md): a = 100,000 events flat out to 1 endpoint;
     /// b = 1,000 events/s for 60 s; c = 20,000 events fanned out to 10 endpoints;
     /// d = 1,000,000 deliveries queued while hookd is stopped, then drained; g = 20,000
-    /// events flat out to a receiver failing 30 % of requests at random. It sets
+    /// events flat out to a receiver failing 30 % of requests at random; f = 100,000
+    /// events flat out, one per request, over --connections. It sets
     /// --events, --rate, --endpoints (and --backlog, --fail-percent); add --postgres
     /// for scenario e. log = the portal's event-log queries at 100,000 events, timed at
     /// the store (with --postgres on PostgreSQL).
-    #[arg(long, value_parser = ["a", "b", "c", "d", "g", "log"])]
+    #[arg(long, value_parser = ["a", "b", "c", "d", "f", "g", "log"])]
     scenario: Option<String>,
     /// The share of requests, in percent, the receiver answers 500 at random. hookd
     /// then retries every second, 30 times, so retries come within the run and none
@@ -59,6 +63,18 @@ struct Args {
     /// Events per batch request when flat out.
     #[arg(long, default_value_t = 500)]
     batch: usize,
+    /// Flat out with one event per request (as producers report one at a time), over
+    /// --connections concurrent connections, instead of batches.
+    #[arg(long)]
+    single: bool,
+    /// Concurrent connections for --single.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    connections: u16,
+    /// First post the same requests straight to the receiver, over the same
+    /// connections, and report that rate (the harness's own limit, in this run) beside
+    /// hookd's. With --single.
+    #[arg(long)]
+    baseline: bool,
     /// Endpoints subscribed to every event (fan-out).
     #[arg(long, default_value_t = 1)]
     endpoints: usize,
@@ -109,6 +125,7 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         Some("d") => {
             (args.events, args.rate, args.endpoints, args.batch, args.backlog) = (1_000_000, 0, 1, 1000, true)
         }
+        Some("f") => (args.events, args.rate, args.endpoints, args.single) = (100_000, 0, 1, true),
         Some("g") => (args.events, args.rate, args.endpoints, args.fail_percent) = (20_000, 0, 1, 30),
         _ => {}
     }
@@ -118,6 +135,14 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         vec!["--retry-schedule".into(), ["1s"; 30].join(",")]
     } else {
         Vec::new()
+    };
+    let baseline = if args.baseline && args.single {
+        let rate = single::baseline(&args, &receiver_url).await?;
+        // What the baseline sent is not a delivery.
+        *arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))? = receiver::Arrivals::default();
+        Some(rate)
+    } else {
+        None
     };
     let data_dir = tempfile::tempdir()?;
     let scratch = match &args.postgres {
@@ -187,6 +212,14 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         if distinct >= expected {
             let last = last.unwrap_or_else(Instant::now);
             report(&args, &arrivals, &acknowledged, started, published_in, last.duration_since(started))?;
+            if let Some(baseline) = baseline {
+                let delivered = expected as f64 / last.duration_since(started).as_secs_f64();
+                println!(
+                    "baseline (the same requests straight to the receiver, same connections): {baseline:.0} requests/s; \
+                     hookd delivered at {:.0} % of it",
+                    delivered * 100.0 / baseline
+                );
+            }
             let cpu = hookd.cpu_seconds() - cpu_before;
             println!(
                 "hookd CPU: {cpu:.1} s ({:.0} µs per delivery)  hookd peak RSS: {:.0} MiB",
@@ -237,6 +270,9 @@ async fn publish(
                "event_data": {"sent_at_us": sent_at, "pad": padding}})
     };
     let mut acknowledged = Vec::with_capacity(args.events);
+    if args.single {
+        return single::publish(args, http, base, account).await;
+    }
     if args.rate > 0 {
         let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -304,6 +340,8 @@ fn report(
         args.payload,
         if args.rate > 0 {
             format!("{} events/s, one per request", args.rate)
+        } else if args.single {
+            format!("flat out, one event per request over {} connections", args.connections)
         } else {
             format!("flat out, batches of {}", args.batch)
         }
