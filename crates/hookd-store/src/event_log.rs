@@ -155,19 +155,24 @@ pub(crate) fn health_window_start(now: UnixMillis) -> UnixMillis {
     now.div_euclid(HOUR_MS) * HOUR_MS - (HEALTH_HOURS - 1) * HOUR_MS
 }
 
-/// An attempt's hour, succeeded and failed counts: the select list of the health query
-/// (grouped by `hour`). Success is a 2xx, as the dispatcher judges it.
-pub(crate) const HOURLY_COUNTS: &str = "(attempted_at / 3600000) * 3600000 AS hour,
-    COUNT(*) FILTER (WHERE status_code BETWEEN 200 AND 299),
-    COUNT(*) FILTER (WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299)";
-
-/// The condition on an attempt that [`HOURLY_COUNTS`] counts as a success or a failure.
+/// The condition on an attempt that counts as a success (a 2xx, as the dispatcher
+/// judges it) or a failure.
 pub(crate) fn outcome_condition(succeeded: bool) -> &'static str {
     if succeeded {
         "status_code BETWEEN 200 AND 299"
     } else {
         "(status_code IS NULL OR status_code NOT BETWEEN 200 AND 299)"
     }
+}
+
+/// The select list of the health query (grouped by `hour`): an attempt's hour, and the
+/// succeeded and failed counts.
+pub(crate) fn hourly_counts() -> String {
+    format!(
+        "(attempted_at / 3600000) * 3600000 AS hour, COUNT(*) FILTER (WHERE {}), COUNT(*) FILTER (WHERE {})",
+        outcome_condition(true),
+        outcome_condition(false)
+    )
 }
 
 /// Every hour of the window, filled from `(hour start, succeeded, failed)` rows.

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::envelope::{Data, List, iso8601};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::query::try_list_envelope;
+use crate::extract::query::list_envelope;
 use crate::extract::{Customer, PageParams, QueryParams};
 use crate::openapi::{ResourceId, WebhookEventType};
 use crate::v3::endpoints::parse_endpoint_id;
@@ -153,10 +153,7 @@ pub async fn event_log(
     let scope = log_scope(&account_id, &filter);
     let page = PageParams::from_query(&query)?.page_request(&state.cursor_key, &scope)?;
     let entries = state.store.event_log(&account_id, &filter, page).await?;
-    try_list_envelope(entries, &state.cursor_key, &scope, |entry| {
-        Ok::<_, std::convert::Infallible>(log_item(entry))
-    })
-    .map(Json)
+    Ok(Json(list_envelope(entries, &state.cursor_key, &scope, log_item)))
 }
 
 #[utoipa::path(
@@ -252,7 +249,7 @@ pub async fn endpoints_health(
             endpoint_id: id.to_string(),
             succeeded,
             failed,
-            success_rate: f64::from(succeeded) / (f64::from(succeeded) + f64::from(failed)).max(1.0),
+            success_rate: success_rate(succeeded.into(), failed.into()).unwrap_or(0.0),
         })
         .collect();
     Ok(Json(Data { data }))
@@ -331,14 +328,21 @@ fn log_item(entry: EventLogEntry) -> EventLogItem {
     }
 }
 
+/// Succeeded over all attempts; none without attempts.
+#[allow(clippy::cast_precision_loss)]
+fn success_rate(succeeded: u64, failed: u64) -> Option<f64> {
+    let total = succeeded + failed;
+    (total > 0).then(|| succeeded as f64 / total as f64)
+}
+
 fn health_response(health: EndpointHealth) -> EndpointHealthResponse {
-    let (succeeded, total) = health.hours.iter().fold((0u64, 0u64), |(ok, all), h| {
-        (ok + u64::from(h.succeeded), all + u64::from(h.succeeded) + u64::from(h.failed))
-    });
+    let (succeeded, failed) = health
+        .hours
+        .iter()
+        .fold((0u64, 0u64), |(ok, bad), h| (ok + u64::from(h.succeeded), bad + u64::from(h.failed)));
     let seconds = |t: Option<i64>| t.map(|t| t.div_euclid(1000));
     EndpointHealthResponse {
-        #[allow(clippy::cast_precision_loss)]
-        success_rate: (total > 0).then(|| succeeded as f64 / total as f64),
+        success_rate: success_rate(succeeded, failed),
         hours: health
             .hours
             .iter()

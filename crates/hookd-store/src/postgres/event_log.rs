@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
 
 use super::PostgresStore;
-use crate::event_log::{self, HOURLY_COUNTS};
+use crate::event_log;
 use crate::rows::{self, into_page};
 use crate::{
     EndpointHealth, Event, EventLogEntry, EventLogQuery, EventLogStore, Page, PageRequest, StoreError,
@@ -64,8 +64,9 @@ impl EventLogStore for PostgresStore {
         .await?
         .ok_or(StoreError::NotFound)?;
         let counted: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
-            "SELECT {HOURLY_COUNTS}
-             FROM delivery_attempts WHERE endpoint_id = $1 AND attempted_at >= $2 GROUP BY hour"
+            "SELECT {}
+             FROM delivery_attempts WHERE endpoint_id = $1 AND attempted_at >= $2 GROUP BY hour",
+            event_log::hourly_counts()
         ))
         .bind(endpoint_id.as_str())
         .bind(event_log::health_window_start(now))

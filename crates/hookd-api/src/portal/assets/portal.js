@@ -474,9 +474,8 @@ async function testPanel(path) {
 }
 
 function recoverPanel(path) {
-  const since = h("input", { id: "recover-since", type: "datetime-local", required: true });
-  const day = new Date(Date.now() - 24 * 3600 * 1000);
-  since.value = new Date(day.getTime() - day.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const since = localInput("recover-since", Math.floor(Date.now() / 1000) - 24 * 3600);
+  since.required = true;
   const result = h("div", { id: "recover-result", "aria-live": "polite" });
   const window = () => ({ since: Math.floor(new Date(since.value).getTime() / 1000) });
   const check = h("button", { type: "button", id: "recover-check", onclick: () => guarded(async () => {
@@ -500,13 +499,14 @@ function recoverPanel(path) {
 
 // ---------------------------------------------------------------- message log
 
-function localInput(id, label, seconds) {
+// A datetime-local input showing `seconds` (unix) in the browser's time zone.
+function localInput(id, seconds) {
   const input = h("input", { id, name: id, type: "datetime-local" });
   if (seconds) {
     const d = new Date(seconds * 1000);
     input.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   }
-  return [h("label", { for: id }, label), input];
+  return input;
 }
 
 async function logPage(params) {
@@ -523,8 +523,8 @@ async function logPage(params) {
   const statusSelect = h("select", { id: "f-status", name: "status" }, h("option", { value: "" }, "any status"),
     ["delivered", "pending", "failed"].map((s) => h("option", { value: s, selected: params.get("status") === s }, s)));
   const entity = h("input", { id: "f-entity", name: "entity_id", value: params.get("entity_id") || "", autocomplete: "off" });
-  const [sinceLabel, since] = localInput("f-since", "From", Number(params.get("since")) || null);
-  const [untilLabel, until] = localInput("f-until", "To", Number(params.get("until")) || null);
+  const since = localInput("f-since", Number(params.get("since")) || null);
+  const until = localInput("f-until", Number(params.get("until")) || null);
   const form = h("form", { class: "filters", onsubmit: (e) => {
     e.preventDefault();
     const next = new URLSearchParams();
@@ -538,7 +538,7 @@ async function logPage(params) {
   h("label", { for: "f-type" }, "Event type", typeSelect),
   h("label", { for: "f-status" }, "Delivery status", statusSelect),
   h("label", { for: "f-entity" }, "Entity id", entity),
-  h("label", {}, sinceLabel.textContent, since), h("label", {}, untilLabel.textContent, until),
+  h("label", { for: "f-since" }, "From", since), h("label", { for: "f-until" }, "To", until),
   h("button", { type: "submit", class: "primary" }, "Filter"));
 
   const summary = (d) => {
@@ -575,7 +575,7 @@ async function eventPage(id) {
   const event = (await api("GET", base)).data;
   const deliveries = (await api("GET", `${base}/deliveries`)).data;
   const resend = (endpointId) => action("Resend", () => guarded(async () => {
-    await api("POST", `${base}/resend`, endpointId ? { endpoint_id: endpointId } : null);
+    await api("POST", `${base}/resend`, { endpoint_id: endpointId });
     say("Sent again: a new delivery is on its way.", true);
     route();
   }));
