@@ -71,7 +71,7 @@ mod tests {
         availability.observe::<()>(&Err(StoreError::NotFound));
         assert!(!availability.is_down(), "a missing row says nothing about the database");
         availability.observe::<()>(&Err(StoreError::TimedOut(Duration::from_secs(2))));
-        availability.observe::<()>(&Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)));
+        availability.observe::<()>(&Err(StoreError::Unavailable(Box::new(sqlx::Error::PoolTimedOut))));
         assert!(availability.is_down());
         availability.observe(&Ok(()));
         assert!(!availability.is_down());

@@ -41,7 +41,7 @@ pub enum StoreError {
     /// The database cannot be reached right now (connection lost, pool exhausted);
     /// retrying later may succeed.
     #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] BoxError),
     /// The database did not answer within the caller's bound ([`within`]).
     #[error("the database did not answer within {0:?}")]
     TimedOut(std::time::Duration),
@@ -53,7 +53,7 @@ pub enum StoreError {
     MissingReference,
     /// The database answered with an error.
     #[error("database error")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] BoxError),
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored value no longer parses; the database was changed outside hookd.
@@ -66,9 +66,33 @@ pub enum StoreError {
     WrongMasterKey,
 }
 
+/// The driver's error behind [`StoreError::Unavailable`] and [`StoreError::Database`]:
+/// sqlx's, or rusqlite's from the SQLite write engine.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        if is_unavailable(&error) { Self::Unavailable(error) } else { Self::Database(error) }
+        if is_unavailable(&error) {
+            Self::Unavailable(Box::new(error))
+        } else {
+            Self::Database(Box::new(error))
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        let unavailable = error.sqlite_error_code().is_some_and(|code| {
+            use rusqlite::ErrorCode;
+            matches!(
+                code,
+                ErrorCode::ReadOnly
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::CannotOpen
+            )
+        });
+        if unavailable { Self::Unavailable(Box::new(error)) } else { Self::Database(Box::new(error)) }
     }
 }
 

@@ -1,32 +1,35 @@
 //! The SQLite store: one file under the data directory, WAL mode, `synchronous=FULL`.
 //!
-//! Writes go through a pool of exactly one connection, so SQLite never has two writers
-//! racing for its lock (which would surface as `SQLITE_BUSY` under load); reads use
-//! their own pool and, thanks to WAL, never wait for the writer.
+//! The delivery path's writes (publishes, claims, outcomes) run on the write engine's
+//! own thread ([`engine`]); the rest go through a sqlx pool of exactly one connection,
+//! which is also the engine's turn to write, so SQLite never has two writers racing
+//! for its lock. Reads use their own pool and, thanks to WAL, never wait for a writer.
 
 mod accounts;
 mod deliveries;
 mod delivery_settings;
 mod endpoints;
+mod engine;
 mod event_log;
 mod events;
 mod idempotency;
 mod operational;
 mod portal;
+mod publish;
+mod queue;
 mod settings;
 mod videos;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hookd_core::SecretSealer;
-use sqlx::pool::PoolConnection;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
 
+use self::engine::WriteEngine;
 use crate::StoreResult;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -38,11 +41,9 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    engine: Arc<WriteEngine>,
     /// Seals endpoint secrets before they are written and opens them when read.
     sealer: SecretSealer,
-    /// Set while the writer runs with `synchronous = NORMAL` (see [`Self::lower_sync`]);
-    /// the pool puts FULL back before anyone else gets the connection.
-    sync_lowered: Arc<AtomicBool>,
     availability: Arc<crate::Availability>,
 }
 
@@ -68,45 +69,23 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let sync_lowered = Arc::new(AtomicBool::new(false));
-        let lowered = sync_lowered.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            // Runs whenever the connection goes back to the pool, also when the task
-            // that lowered it was cancelled mid-transaction; if it fails, the pool
-            // closes the connection and opens a new one at FULL.
-            .after_release(move |connection, _| {
-                let lowered = lowered.clone();
-                Box::pin(async move {
-                    if lowered.swap(false, Ordering::SeqCst) {
-                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *connection).await?;
-                    }
-                    Ok(true)
-                })
-            })
+            // The engine takes this connection for every transaction it runs: a ping
+            // each time would be a round trip to sqlx's thread, what the engine avoids.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATIONS.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        let store = Self { writer, reader, sealer, sync_lowered, availability: Arc::default() };
+        let engine = Arc::new(WriteEngine::start(options.get_filename(), writer.clone())?);
+        let store = Self { writer, reader, engine, sealer, availability: Arc::default() };
         store.prepare_sealing().await?;
         Ok(store)
-    }
-
-    /// Sets the writer connection to `synchronous = NORMAL` until it goes back to the
-    /// pool, for a transaction whose loss in a power failure costs nothing: its commit
-    /// skips the WAL fsync (the next FULL commit syncs it along, so durable writes still
-    /// land in order). An operating system crash can undo it; a hookd crash cannot, the
-    /// WAL being in the page cache.
-    async fn lower_sync(&self, writer: &mut PoolConnection<Sqlite>) -> StoreResult<()> {
-        // Flag first: if this is cancelled after the pragma, the release still restores.
-        self.sync_lowered.store(true, Ordering::SeqCst);
-        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut **writer).await?;
-        Ok(())
     }
 
     /// Closes both pools, waiting for running statements.
@@ -144,74 +123,4 @@ fn keep_private(path: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use hookd_core::{MasterKey, SecretSealer};
-
-    use super::*;
-    use crate::DeliveryStore;
-
-    /// `PRAGMA synchronous` on the writer: 2 is FULL, 1 is NORMAL.
-    async fn writer_sync_level(store: &SqliteStore) -> i64 {
-        sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.writer).await.expect("pragma")
-    }
-
-    async fn store_in(dir: &tempfile::TempDir) -> SqliteStore {
-        let sealer = SecretSealer::new(&MasterKey::generate());
-        SqliteStore::open(&dir.path().join("hookd.db"), sealer).await.expect("open")
-    }
-
-    #[tokio::test]
-    async fn the_writer_is_back_at_full_sync_after_a_claim() {
-        use hookd_core::{
-            ApiKey, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EventFilter, EventId,
-        };
-
-        use crate::{AccountStore, Endpoint, EndpointStore, Event, EventStore};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = store_in(&dir).await;
-        let account_id = store.create_account("a", &ApiKey::generate(), 1).await.expect("account").account_id;
-        let endpoint = Endpoint {
-            endpoint_id: EndpointId::new_random(),
-            account_id: account_id.clone(),
-            url: EndpointUrl::from_stored("https://example.com/hook".into()),
-            events: EventFilter::All,
-            entity_id: None,
-            status: EndpointStatus::Enabled,
-            created_at: 1,
-        };
-        store.create_endpoint(&endpoint, &EndpointSecret::generate()).await.expect("endpoint");
-        let event = Event {
-            event_id: EventId::new_time_ordered(1),
-            account_id,
-            event_type: "avatar_video.success".into(),
-            entity_id: None,
-            event_data: "{}".into(),
-            callback_url: None,
-            callback_id: None,
-            created_at: 1,
-            traceparent: None,
-        };
-        store.publish_events(&[event]).await.expect("publish");
-        assert_eq!(writer_sync_level(&store).await, 2);
-        assert_eq!(store.claim_due(10, crate::ClaimLimits::new(10, 8), 100).await.expect("claim").len(), 1);
-        assert_eq!(writer_sync_level(&store).await, 2, "what follows a claim is synced again");
-    }
-
-    #[tokio::test]
-    async fn the_writer_is_back_at_full_sync_when_a_lowered_transaction_is_abandoned() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = store_in(&dir).await;
-        let mut writer = store.writer.acquire().await.expect("writer");
-        store.lower_sync(&mut writer).await.expect("lowered");
-        let level: i64 =
-            sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *writer).await.expect("pragma");
-        assert_eq!(level, 1);
-        let tx = sqlx::Connection::begin(&mut *writer).await.expect("begin");
-        drop(tx);
-        drop(writer);
-        assert_eq!(writer_sync_level(&store).await, 2);
-    }
 }

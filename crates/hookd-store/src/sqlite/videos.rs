@@ -105,7 +105,7 @@ impl VideoStore for SqliteStore {
         }
         let deliveries = match &update.event {
             Some(event) => {
-                super::events::publish_in(&mut tx, std::slice::from_ref(event)).await?.iter().sum()
+                super::publish::publish_in(&mut tx, std::slice::from_ref(event)).await?.iter().sum()
             }
             None => 0,
         };
