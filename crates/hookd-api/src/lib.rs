@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 mod extract;
 mod idempotency;
+mod known_accounts;
 mod openapi;
 mod ops;
 mod portal;
@@ -71,20 +72,33 @@ pub struct ApiConfig {
     pub portal_frame_ancestors: hookd_core::FrameAncestors,
 }
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler. Every middleware layer and extractor clones it, so a
+/// clone is one reference count, not one per field.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<Shared>);
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`ApiState`] shares.
+pub struct Shared {
     store: Arc<dyn Store>,
-    catalog: Arc<EventCatalog>,
-    url_rules: Arc<UrlRules>,
+    catalog: EventCatalog,
+    url_rules: UrlRules,
     cursor_key: CursorKey,
     admin_token_hash: TokenHash,
     delivery: DeliveryHooks,
     metrics: PrometheusHandle,
     publishing: publish_queue::PublishQueue,
+    known_accounts: known_accounts::KnownAccounts,
     rate_limit: Option<rate_limit::AccountRateLimit>,
     database_timeout: std::time::Duration,
-    public_url: Arc<str>,
+    public_url: String,
     portal_csp: axum::http::HeaderValue,
     portal_frame_ancestors_none: bool,
 }
@@ -93,21 +107,22 @@ impl ApiState {
     /// Loads what the API needs from the store (the cursor key).
     pub async fn load(store: Arc<dyn Store>, config: ApiConfig) -> Result<Self, StoreError> {
         let cursor_key = store.cursor_key().await?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             publishing: publish_queue::PublishQueue::start(store.clone()),
             store,
-            catalog: Arc::new(config.catalog),
-            url_rules: Arc::new(config.url_rules),
+            catalog: config.catalog,
+            url_rules: config.url_rules,
             cursor_key,
             admin_token_hash: config.admin_token_hash,
             delivery: config.delivery,
             metrics: config.metrics,
+            known_accounts: known_accounts::KnownAccounts::default(),
             rate_limit: config.rate_limit.map(rate_limit::AccountRateLimit::per_second),
             database_timeout: config.database_timeout,
-            public_url: config.public_url.into(),
+            public_url: config.public_url,
             portal_csp: portal::pages::content_security_policy(&config.portal_frame_ancestors),
             portal_frame_ancestors_none: config.portal_frame_ancestors.is_empty(),
-        })
+        })))
     }
 }
 

@@ -81,15 +81,15 @@ impl AccountStore for SqliteStore {
                 .fetch_optional(&self.reader)
                 .await?;
         let Some(row) = row else { return Ok(None) };
-        let account_id: String = row.get(0);
-        let key_hash: String = row.get(1);
+        let account_id: String = row.try_get(0)?;
+        let key_hash: String = row.try_get(1)?;
         Ok(Some(StoredApiKey {
             key_id: key_id.clone(),
             account_id: AccountId::parse(&account_id)
                 .map_err(|_| StoreError::Corrupt("api key account".into()))?,
             key_hash: TokenHash::from_hex(&key_hash)
                 .ok_or_else(|| StoreError::Corrupt("api key hash".into()))?,
-            revoked: row.get(2),
+            revoked: row.try_get(2)?,
         }))
     }
 

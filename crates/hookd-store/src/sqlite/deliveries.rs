@@ -84,10 +84,10 @@ impl DeliveryStore for SqliteStore {
         .fetch_one(&self.reader)
         .await?;
         Ok(QueueDepth {
-            due: row.get(0),
-            in_flight: row.get(1),
-            oldest_due_at: row.get(2),
-            disabled_failing_endpoints: row.get(3),
+            due: row.try_get(0)?,
+            in_flight: row.try_get(1)?,
+            oldest_due_at: row.try_get(2)?,
+            disabled_failing_endpoints: row.try_get(3)?,
         })
     }
 

@@ -34,16 +34,16 @@ impl IdempotencyStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = existing {
-            let created_at: i64 = row.get("created_at");
-            let locked_at: i64 = row.get("locked_at");
-            let state: String = row.get("state");
+            let created_at: i64 = row.try_get("created_at")?;
+            let locked_at: i64 = row.try_get("locked_at")?;
+            let state: String = row.try_get("state")?;
             let live = created_at >= expire_before;
             if live && state == "complete" {
-                let status: i64 = row.get("response_status");
+                let status: i64 = row.try_get("response_status")?;
                 return Ok(IdempotencyClaim::Replay(StoredResponse {
                     status: u16::try_from(status).unwrap_or(500),
-                    body: row.get("response_body"),
-                    request_hash: row.get("request_hash"),
+                    body: row.try_get("response_body")?,
+                    request_hash: row.try_get("request_hash")?,
                 }));
             }
             if live && locked_at >= stale_before {

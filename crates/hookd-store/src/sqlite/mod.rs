@@ -80,6 +80,9 @@ impl SqliteStore {
         MIGRATIONS.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            // A connection to a local file does not go stale; a ping before each read
+            // would double its round trips to sqlx's thread.
+            .test_before_acquire(false)
             .connect_with(options.clone().read_only(true))
             .await?;
         let engine = Arc::new(WriteEngine::start(options.get_filename(), writer.clone())?);

@@ -87,7 +87,7 @@ impl SettingsStore for SqliteStore {
             .fetch_optional(&self.writer)
             .await?;
         row.map(|row| {
-            let hex: Vec<u8> = row.get(0);
+            let hex: Vec<u8> = row.try_get(0)?;
             std::str::from_utf8(&hex)
                 .ok()
                 .and_then(TokenHash::from_hex)
