@@ -97,6 +97,10 @@ struct Args {
     postgres: Option<String>,
 }
 
+/// The same allocator as the `hookd` binary: the child runs hookd as that binary would.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     let runtime = tokio::runtime::Runtime::new()?;

@@ -89,9 +89,11 @@ impl DeliveryClient {
     /// every failure is something to record.
     pub async fn attempt(&self, url: &str, headers: &[(&'static str, String)], body: Bytes) -> AttemptReport {
         let started = Instant::now();
-        if let Err(reason) = self.check_literal_host(url) {
-            return failure(reason, started);
-        }
+        // Parsed once: reqwest takes the parsed URL as it is.
+        let url = match self.checked_url(url) {
+            Ok(url) => url,
+            Err(reason) => return failure(reason, started),
+        };
         let mut request = self.http.post(url).body(body);
         for (name, value) in headers {
             request = request.header(*name, value);
@@ -129,14 +131,17 @@ impl DeliveryClient {
         }
     }
 
-    fn check_literal_host(&self, url: &str) -> Result<(), String> {
+    /// The URL, if it parses and a literal IP host in it is allowed (a host name is
+    /// checked when it resolves).
+    fn checked_url(&self, url: &str) -> Result<Url, String> {
         let url = Url::parse(url).map_err(|_| "the URL does not parse".to_owned())?;
         let address = match url.host() {
             Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
             Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
-            _ => return Ok(()),
+            _ => return Ok(url),
         };
-        self.policy.check(address).map_err(|refused| refused.to_string())
+        self.policy.check(address).map_err(|refused| refused.to_string())?;
+        Ok(url)
     }
 
     fn describe(&self, error: &reqwest::Error) -> String {

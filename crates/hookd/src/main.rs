@@ -7,6 +7,9 @@ use anyhow::Context;
 use clap::Parser;
 use hookd::{App, Cli, Command};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -88,7 +88,10 @@ fn open(path: &Path) -> StoreResult<Connection> {
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // The file is already in WAL mode (sqlx opened and migrated it); these are per
     // connection.
-    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // temp_store: the claim's recursive queue is an ephemeral table; on the default
+    // (a file) each claim created and unlinked one.
+    connection
+        .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
     Ok(connection)
 }
 
