@@ -17,6 +17,7 @@ mod operational;
 mod pacing;
 mod postgres;
 mod rows;
+mod schema;
 mod scratch;
 mod sqlite;
 

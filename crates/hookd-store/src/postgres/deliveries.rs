@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row, Transaction};
+use crate::schema::EVENT_COLUMNS;
 
 use super::events::NewDeliveries;
 use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array, operational};
@@ -446,10 +447,10 @@ async fn ensure_event_of(
     account_id: &AccountId,
     event_id: &EventId,
 ) -> StoreResult<Event> {
-    let row = sqlx::query(
-        "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
-         FROM events WHERE account_id = $1 AND event_id = $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS}
+         FROM events WHERE account_id = $1 AND event_id = $2"
+    ))
     .bind(account_id.as_str())
     .bind(event_id.as_str())
     .fetch_optional(&mut **tx)

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use crate::schema::EVENT_COLUMNS;
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId};
@@ -28,14 +29,14 @@ impl EventStore for PostgresStore {
         query: &EventQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Event>> {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS}
              FROM events
              WHERE account_id = $1 AND seq < $2
                AND ($3::text IS NULL OR event_type = $3)
                AND ($4::text IS NULL OR entity_id = $4)
-             ORDER BY seq DESC LIMIT $5",
-        )
+             ORDER BY seq DESC LIMIT $5"
+        ))
         .bind(account_id.as_str())
         .bind(page.before.unwrap_or(i64::MAX))
         .bind(query.event_type.as_deref())

@@ -3,15 +3,11 @@
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, VideoId, VideoStatus};
+use crate::schema::VIDEO_COLUMNS;
 
 use super::PostgresStore;
 use crate::rows::{self, fetch_limit, into_page};
 use crate::{Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoStore, VideoUpdate};
-
-const COLUMNS: &str =
-    "seq, video_id, account_id, video_type, status, request, title, callback_url, callback_id,
-    output_format, video_url, thumbnail_url, gif_url, captioned_video_url, subtitle_url, duration, folder_id,
-    output_language, video_page_url, failure_code, failure_message, created_at, completed_at";
 
 #[async_trait]
 impl VideoStore for PostgresStore {
@@ -38,7 +34,7 @@ impl VideoStore for PostgresStore {
     }
 
     async fn get_video(&self, account_id: &AccountId, video_id: &VideoId) -> StoreResult<Video> {
-        let sql = format!("SELECT {COLUMNS} FROM videos WHERE account_id = $1 AND video_id = $2");
+        let sql = format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE account_id = $1 AND video_id = $2");
         let row = sqlx::query(&sql)
             .bind(account_id.as_str())
             .bind(video_id.as_str())
@@ -49,14 +45,14 @@ impl VideoStore for PostgresStore {
     }
 
     async fn find_video(&self, video_id: &VideoId) -> StoreResult<Video> {
-        let sql = format!("SELECT {COLUMNS} FROM videos WHERE video_id = $1");
+        let sql = format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE video_id = $1");
         let row = sqlx::query(&sql).bind(video_id.as_str()).fetch_optional(&self.pool).await?;
         Ok(rows::video(&row.ok_or(StoreError::NotFound)?)?.1)
     }
 
     async fn list_videos(&self, status: Option<VideoStatus>, page: PageRequest) -> StoreResult<Page<Video>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM videos WHERE ($1 IS NULL OR status = $1) AND seq < $2 ORDER BY seq DESC LIMIT $3"
+            "SELECT {VIDEO_COLUMNS} FROM videos WHERE ($1 IS NULL OR status = $1) AND seq < $2 ORDER BY seq DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(status.map(VideoStatus::as_str))

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::{Row, Sqlite, Transaction};
+use crate::schema::EVENT_COLUMNS;
 
 use super::engine::Durability;
 use super::{SqliteStore, publish, queue};
@@ -225,10 +226,10 @@ async fn ensure_event_of(
     account_id: &AccountId,
     event_id: &EventId,
 ) -> StoreResult<Event> {
-    let row = sqlx::query(
-        "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
-         FROM events WHERE account_id = ? AND event_id = ?",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS}
+         FROM events WHERE account_id = ? AND event_id = ?"
+    ))
     .bind(account_id.as_str())
     .bind(event_id.as_str())
     .fetch_optional(&mut **tx)

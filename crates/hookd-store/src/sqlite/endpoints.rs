@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId};
+use crate::schema::ENDPOINT_COLUMNS;
 
 use super::{SqliteStore, operational};
 use crate::rows::{self, fetch_limit, into_page};
@@ -9,8 +10,6 @@ use crate::{
     Endpoint, EndpointPatch, EndpointSecrets, EndpointStore, Page, PageRequest, StoreError, StoreResult,
     UnixMillis,
 };
-
-const COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, created_at";
 
 #[async_trait]
 impl EndpointStore for SqliteStore {
@@ -35,7 +34,7 @@ impl EndpointStore for SqliteStore {
 
     async fn get_endpoint(&self, account_id: &AccountId, endpoint_id: &EndpointId) -> StoreResult<Endpoint> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL"
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE account_id = ? AND endpoint_id = ? AND deleted_at IS NULL"
         );
         let row = sqlx::query(&sql)
             .bind(account_id.as_str())
@@ -65,7 +64,7 @@ impl EndpointStore for SqliteStore {
 
     async fn list_endpoints(&self, account_id: &AccountId, page: PageRequest) -> StoreResult<Page<Endpoint>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM endpoints
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints
              WHERE account_id = ? AND deleted_at IS NULL AND seq < ?
              ORDER BY seq DESC LIMIT ?"
         );
@@ -97,7 +96,7 @@ impl EndpointStore for SqliteStore {
                 failing_since = CASE WHEN ?4 = 'enabled' THEN NULL ELSE failing_since END,
                 updated_at = ?5
              WHERE account_id = ?6 AND endpoint_id = ?7 AND deleted_at IS NULL
-             RETURNING {COLUMNS}"
+             RETURNING {ENDPOINT_COLUMNS}"
         );
         let mut tx = self.writer.begin().await?;
         let before = match patch.status {

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
+use crate::schema::EVENT_COLUMNS;
 
 use super::{SqliteStore, json_array};
 use crate::event_log;
@@ -35,10 +36,10 @@ impl EventLogStore for SqliteStore {
     }
 
     async fn get_event(&self, account_id: &AccountId, event_id: &EventId) -> StoreResult<Event> {
-        let row = sqlx::query(
-            "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
-             FROM events WHERE account_id = ? AND event_id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS}
+             FROM events WHERE account_id = ? AND event_id = ?"
+        ))
         .bind(account_id.as_str())
         .bind(event_id.as_str())
         .fetch_optional(&self.reader)

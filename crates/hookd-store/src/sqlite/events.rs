@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use hookd_core::AccountId;
+use crate::schema::EVENT_COLUMNS;
 
 use super::engine::Durability;
 use super::publish::publish_on;
@@ -24,14 +25,14 @@ impl EventStore for SqliteStore {
         query: &EventQuery,
         page: PageRequest,
     ) -> StoreResult<Page<Event>> {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS}
              FROM events
              WHERE account_id = ? AND seq < ?
                AND (? IS NULL OR event_type = ?)
                AND (? IS NULL OR entity_id = ?)
-             ORDER BY seq DESC LIMIT ?",
-        )
+             ORDER BY seq DESC LIMIT ?"
+        ))
         .bind(account_id.as_str())
         .bind(page.before.unwrap_or(i64::MAX))
         .bind(query.event_type.as_deref())

@@ -8,9 +8,7 @@ use sqlx::Row;
 use super::SqliteStore;
 use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
 
-const CURSOR_KEY: &str = "cursor_key";
-const ADMIN_TOKEN_HASH: &str = "admin_token_hash";
-const MASTER_KEY_CHECK: &str = "master_key_check";
+use crate::schema::{ADMIN_TOKEN_HASH, CURSOR_KEY, MASTER_KEY_CHECK};
 
 impl SqliteStore {
     /// Refuses a master key other than the one this database was first opened with
