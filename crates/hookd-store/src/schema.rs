@@ -6,7 +6,8 @@ pub(crate) const EVENT_COLUMNS: &str =
     "seq, event_id, account_id, event_type, entity_id, event_data, callback_url, callback_id, created_at";
 
 /// An endpoint, as [`crate::rows::endpoint`] reads it.
-pub(crate) const ENDPOINT_COLUMNS: &str = "seq, endpoint_id, account_id, url, events, entity_id, status, created_at";
+pub(crate) const ENDPOINT_COLUMNS: &str =
+    "seq, endpoint_id, account_id, url, events, entity_id, status, created_at";
 
 /// A video, as [`crate::rows::video`] reads it.
 pub(crate) const VIDEO_COLUMNS: &str =

@@ -2,11 +2,11 @@
 //! outcomes are written a batch per statement, and new deliveries are announced with
 //! `LISTEN`/`NOTIFY`.
 
+use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row, Transaction};
-use crate::schema::EVENT_COLUMNS;
 
 use super::events::NewDeliveries;
 use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array, operational};

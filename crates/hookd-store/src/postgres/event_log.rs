@@ -1,8 +1,8 @@
 //! The event log, one event and endpoint health (the portal's reads).
 
+use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
-use crate::schema::EVENT_COLUMNS;
 
 use super::PostgresStore;
 use crate::event_log;

@@ -1,10 +1,10 @@
 //! Deliveries: the queue's trait methods (their work runs on the write engine, in
 //! [`super::queue`]), the delivery history customers read, recovery and resends.
 
+use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::{Row, Sqlite, Transaction};
-use crate::schema::EVENT_COLUMNS;
 
 use super::engine::Durability;
 use super::{SqliteStore, publish, queue};

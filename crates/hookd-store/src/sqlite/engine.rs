@@ -124,7 +124,12 @@ impl<R: Send> Unit for Pending<R> {
     }
 
     fn run(&mut self, connection: &Connection) -> bool {
-        let result = (self.work)(connection);
+        // A unit that panics is rolled back and answered with an error; the thread
+        // lives on, so one bad row cannot stop every later write.
+        let work = std::panic::AssertUnwindSafe(|| (self.work)(connection));
+        let result = std::panic::catch_unwind(work).unwrap_or_else(|_| {
+            Err(StoreError::Database("a unit of the SQLite write engine panicked".into()))
+        });
         let succeeded = result.is_ok();
         self.result = Some(result);
         succeeded
@@ -351,6 +356,21 @@ mod tests {
         assert!(given_up.is_err(), "the caller stopped waiting");
         engine.write(Durability::PowerLoss, insert(3)).await.expect("a later write");
         assert_eq!(stored(&turn).await, vec![1, 3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_that_panics_is_undone_and_the_engine_writes_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (engine, turn) = engine_in(&dir).await;
+        let panicked = engine
+            .write(Durability::PowerLoss, |connection: &Connection| -> StoreResult<()> {
+                connection.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                panic!("a bug in a unit of work");
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Database(_))), "{panicked:?}");
+        engine.write(Durability::PowerLoss, insert(2)).await.expect("the next unit");
+        assert_eq!(stored(&turn).await, vec![2]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,8 @@
 //! The event history.
 
+use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::AccountId;
-use crate::schema::EVENT_COLUMNS;
 
 use super::engine::Durability;
 use super::publish::publish_on;
