@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A read-only portal session tried to change something.
     #[error("read-only session")]
     ReadOnlySession,
+    /// A valid OAuth access token without the scope the request needs.
+    #[error("insufficient scope")]
+    InsufficientScope(hookd_oauth::Scope),
     #[error("not found")]
     NotFound,
     #[error("payload too large")]
@@ -136,6 +139,12 @@ impl IntoResponse for ApiError {
                 StatusCode::FORBIDDEN,
                 "read_only_session",
                 "This portal session is read-only: it can see everything and change nothing.".into(),
+                None,
+            ),
+            Self::InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("This access token lacks the scope '{}' that this request needs.", scope.as_str()),
                 None,
             ),
             Self::NotFound => {

@@ -39,6 +39,20 @@ impl KnownAccounts {
     }
 }
 
+/// Those of `ids` that do not exist, asking the database only about ids not yet known.
+pub(crate) async fn ensure_exist(
+    state: &crate::ApiState,
+    ids: &[AccountId],
+) -> Result<Vec<AccountId>, hookd_store::StoreError> {
+    let unknown = state.known_accounts.unknown(ids);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let existing = state.store.existing_accounts(&unknown).await?;
+    state.known_accounts.remember(&existing);
+    Ok(unknown.into_iter().filter(|id| !existing.contains(id)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,8 @@ pub struct ApiConfig {
     pub public_url: String,
     /// The sites that may show the portal in a frame.
     pub portal_frame_ancestors: hookd_core::FrameAncestors,
+    /// OAuth access tokens, when the operator turned them on.
+    pub oauth: Option<Arc<hookd_oauth::AccessTokens>>,
 }
 
 /// Shared by every handler. Every middleware layer and extractor clones it, so a
@@ -96,6 +98,7 @@ pub struct Shared {
     metrics: PrometheusHandle,
     publishing: publish_queue::PublishQueue,
     known_accounts: known_accounts::KnownAccounts,
+    oauth: Option<Arc<hookd_oauth::AccessTokens>>,
     rate_limit: Option<rate_limit::AccountRateLimit>,
     database_timeout: std::time::Duration,
     public_url: String,
@@ -117,6 +120,7 @@ impl ApiState {
             delivery: config.delivery,
             metrics: config.metrics,
             known_accounts: known_accounts::KnownAccounts::default(),
+            oauth: config.oauth,
             rate_limit: config.rate_limit.map(rate_limit::AccountRateLimit::per_second),
             database_timeout: config.database_timeout,
             public_url: config.public_url,

@@ -59,7 +59,14 @@ impl App {
             (Some(token), true) => Some((token.clone(), args.demo_render_time)),
             _ => None,
         };
+        let oauth = match args.oauth.settings() {
+            Some(settings) => Some(std::sync::Arc::new(
+                hookd_oauth::AccessTokens::start(settings).await.map_err(StartupError::HttpClient)?,
+            )),
+            None => None,
+        };
         let api_config = hookd_api::ApiConfig {
+            oauth,
             catalog: prepared.catalog,
             url_rules: prepared.url_rules,
             admin_token_hash: prepared.admin_token_hash,

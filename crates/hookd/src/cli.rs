@@ -36,6 +36,48 @@ pub enum Command {
     RotateMasterKey(RotateMasterKeyArgs),
 }
 
+/// OAuth access tokens on the customer API, beside API keys (docs/security.md).
+#[derive(Debug, Clone, Args)]
+pub struct OAuthArgs {
+    /// Accept JWT access tokens from this issuer (their `iss`) as bearer credentials
+    /// on the customer API. Needs --oauth-audience and --oauth-jwks-url.
+    #[arg(long, env = "HOOKD_OAUTH_ISSUER", value_name = "ISS", requires_all = ["oauth_audience", "oauth_jwks_url"])]
+    pub oauth_issuer: Option<String>,
+
+    /// The `aud` an access token must name.
+    #[arg(long, env = "HOOKD_OAUTH_AUDIENCE", value_name = "AUD", requires = "oauth_issuer")]
+    pub oauth_audience: Option<String>,
+
+    /// The issuer's JSON Web Key Set (its `jwks_uri`).
+    #[arg(long, env = "HOOKD_OAUTH_JWKS_URL", value_name = "URL", requires = "oauth_issuer",
+          value_parser = parse_jwks_url)]
+    pub oauth_jwks_url: Option<String>,
+
+    /// The claim that holds the hookd account id the token acts for.
+    #[arg(long, env = "HOOKD_OAUTH_ACCOUNT_CLAIM", value_name = "NAME", default_value = "hookd_account")]
+    pub oauth_account_claim: String,
+}
+
+impl OAuthArgs {
+    /// The settings, if OAuth is on.
+    pub fn settings(&self) -> Option<hookd_oauth::OAuthSettings> {
+        Some(hookd_oauth::OAuthSettings {
+            issuer: self.oauth_issuer.clone()?,
+            audience: self.oauth_audience.clone()?,
+            jwks_url: self.oauth_jwks_url.clone()?,
+            account_claim: self.oauth_account_claim.clone(),
+        })
+    }
+}
+
+fn parse_jwks_url(raw: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(raw).map_err(|error| format!("not a URL: {error}"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err("must be an http(s) URL".into());
+    }
+    Ok(raw.to_owned())
+}
+
 /// Where the data lives and the key that seals its secrets: the same flags for every
 /// command that opens the database.
 #[derive(Debug, Clone, Args)]
@@ -89,6 +131,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_PORTAL_FRAME_ANCESTORS", value_name = "ORIGINS", default_value = "",
           value_parser = parse_frame_ancestors)]
     pub portal_frame_ancestors: hookd_core::FrameAncestors,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 
     #[command(flatten)]
     pub storage: StorageArgs,

@@ -226,14 +226,9 @@ fn to_event(
 
 async fn ensure_accounts_exist(state: &ApiState, events: &[Event], prefix: &str) -> Result<(), ApiError> {
     let wanted: BTreeSet<&AccountId> = events.iter().map(|event| &event.account_id).collect();
-    let unknown = state.known_accounts.unknown(wanted);
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let existing = state.store.existing_accounts(&unknown).await?;
-    state.known_accounts.remember(&existing);
-    let missing = |id: &AccountId| unknown.contains(id) && !existing.contains(id);
-    if let Some(index) = events.iter().position(|event| missing(&event.account_id)) {
+    let wanted: Vec<AccountId> = wanted.into_iter().cloned().collect();
+    let missing = crate::known_accounts::ensure_exist(state, &wanted).await?;
+    if let Some(index) = events.iter().position(|event| missing.contains(&event.account_id)) {
         let param =
             if prefix.is_empty() { "account_id".to_owned() } else { format!("{prefix}[{index}].account_id") };
         return Err(ApiError::invalid_parameter(param, "Unknown account."));

@@ -1,5 +1,7 @@
-//! Authentication: customer API keys, customer portal sessions (a bearer credential
-//! that acts for one account, read-only or not) and the operator's admin token.
+//! Authentication: customer API keys, OAuth access tokens (JWTs from the operator's
+//! identity provider, checked by `hookd-oauth`), customer portal sessions (a bearer
+//! credential that acts for one account, read-only or not) and the operator's admin
+//! token.
 //!
 //! Both are middleware so that the idempotency layer, which runs after them, knows
 //! whose request it is. Keys are compared as SHA-256 hashes in constant time.
@@ -29,9 +31,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Customer {
     }
 }
 
-/// Resolves `X-Api-Key` or `Authorization: Bearer` to an account, or answers 401.
+/// Resolves `X-Api-Key` or `Authorization: Bearer` to an account, or answers 401; an
+/// OAuth access token must also hold the scope the request needs, or it is 403.
 pub async fn require_customer(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
-    match authenticate_customer(&state, request.method(), request.headers()).await {
+    let authenticated = match access_token(&state, request.headers()).await {
+        Some(token) => token.and_then(|(account_id, token)| {
+            let needed = needed_scope(request.method(), request.uri().path());
+            if token.allows(needed) { Ok(account_id) } else { Err(ApiError::InsufficientScope(needed)) }
+        }),
+        None => authenticate_customer(&state, request.method(), request.headers()).await,
+    };
+    match authenticated {
         Ok(account_id) => {
             tracing::Span::current().record("account_id", tracing::field::display(&account_id));
             if let Some(Err(wait)) = state.rate_limit.as_ref().map(|limit| limit.check(&account_id)) {
@@ -66,6 +76,53 @@ async fn authenticate_customer(
         return Err(ApiError::AuthenticationFailed);
     }
     Ok(stored.account_id)
+}
+
+/// The account an OAuth access token acts for, with the token; `None` when the
+/// request carries no access token (OAuth off, an `X-Api-Key`, or a bearer credential
+/// that is not a JWT: those are API keys and portal sessions, checked as before).
+async fn access_token(
+    state: &ApiState,
+    headers: &HeaderMap,
+) -> Option<Result<(AccountId, hookd_oauth::AccessToken), ApiError>> {
+    let tokens = state.oauth.as_ref()?;
+    if header_value(headers, "x-api-key").is_some() {
+        return None;
+    }
+    let bearer = bearer_token(headers).filter(|bearer| hookd_oauth::looks_like_jwt(bearer))?;
+    let token = match tokens.verify(bearer).await {
+        Ok(token) => token,
+        Err(rejected) => {
+            // The reason, never the token.
+            tracing::info!(reason = %rejected, "access token refused");
+            return Some(Err(ApiError::AuthenticationFailed));
+        }
+    };
+    let Ok(account_id) = AccountId::parse(&token.account) else {
+        tracing::info!(claim = %tokens.settings().account_claim, "access token refused: its account claim is not an account id");
+        return Some(Err(ApiError::AuthenticationFailed));
+    };
+    Some(match crate::known_accounts::ensure_exist(state, std::slice::from_ref(&account_id)).await {
+        Ok(missing) if missing.is_empty() => Ok((account_id, token)),
+        Ok(_) => {
+            tracing::info!(account_id = %account_id, "access token refused: no such account");
+            Err(ApiError::AuthenticationFailed)
+        }
+        Err(error) => Err(error.into()),
+    })
+}
+
+/// The scope a customer route needs: videos or webhooks (everything else under
+/// `/v3`), to read or to change.
+fn needed_scope(method: &Method, path: &str) -> hookd_oauth::Scope {
+    use hookd_oauth::Scope;
+    let reads = matches!(*method, Method::GET | Method::HEAD);
+    match (path.starts_with("/v3/videos"), reads) {
+        (true, true) => Scope::VideosRead,
+        (true, false) => Scope::VideosWrite,
+        (false, true) => Scope::WebhooksRead,
+        (false, false) => Scope::WebhooksWrite,
+    }
 }
 
 /// The live portal session a presented credential (`ps_...`) opens, `None` if it is

@@ -17,6 +17,7 @@ mod flaky_receivers;
 mod idempotency;
 mod isolation;
 mod limits;
+mod oauth;
 mod operational;
 mod operations;
 mod pagination;

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod cluster;
+pub mod issuer;
 pub mod process;
 pub mod receiver;
 pub mod small_disk;
