@@ -30,55 +30,36 @@ pub(crate) trait RecordRow {
     fn flag(&self, column: &str) -> StoreResult<bool>;
 }
 
+/// `$get` is the driver's fallible accessor: sqlx's `try_get`, rusqlite's `get`.
 macro_rules! record_row {
-    ($row:ty) => {
+    ($row:ty, $get:ident) => {
         impl RecordRow for $row {
             fn text(&self, column: &str) -> StoreResult<String> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn text_opt(&self, column: &str) -> StoreResult<Option<String>> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn int(&self, column: &str) -> StoreResult<i64> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn int_opt(&self, column: &str) -> StoreResult<Option<i64>> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn real_opt(&self, column: &str) -> StoreResult<Option<f64>> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn flag(&self, column: &str) -> StoreResult<bool> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
         }
     };
 }
 
-record_row!(sqlx::sqlite::SqliteRow);
-record_row!(sqlx::postgres::PgRow);
-
-/// A row of the SQLite write engine (rusqlite), which names its accessors `get`.
-impl RecordRow for rusqlite::Row<'_> {
-    fn text(&self, column: &str) -> StoreResult<String> {
-        Ok(self.get(column)?)
-    }
-    fn text_opt(&self, column: &str) -> StoreResult<Option<String>> {
-        Ok(self.get(column)?)
-    }
-    fn int(&self, column: &str) -> StoreResult<i64> {
-        Ok(self.get(column)?)
-    }
-    fn int_opt(&self, column: &str) -> StoreResult<Option<i64>> {
-        Ok(self.get(column)?)
-    }
-    fn real_opt(&self, column: &str) -> StoreResult<Option<f64>> {
-        Ok(self.get(column)?)
-    }
-    fn flag(&self, column: &str) -> StoreResult<bool> {
-        Ok(self.get(column)?)
-    }
-}
+record_row!(sqlx::sqlite::SqliteRow, try_get);
+record_row!(sqlx::postgres::PgRow, try_get);
+// A row of the SQLite write engine.
+record_row!(rusqlite::Row<'_>, get);
 
 /// The `LIMIT` to ask for: one more than the page, to learn whether more follow.
 pub(crate) fn fetch_limit(page: PageRequest) -> i64 {
