@@ -169,8 +169,9 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
 /// The OpenAPI document, as served at `/openapi.json`: it describes this server as
 /// started (its catalog, whether it accepts http URLs).
 fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> bytes::Bytes {
-    let served = openapi::served_document(document, &state.catalog, state.url_rules.allow_http)
-        .and_then(|value| serde_json::to_vec(&value));
+    let served =
+        openapi::served_document(document, &state.catalog, state.url_rules.allow_http, state.oauth.is_some())
+            .and_then(|value| serde_json::to_vec(&value));
     // Serialising utoipa's model and JSON values cannot fail; the unit tests and the
     // OpenAPI integration test serialise and read this document.
     #[allow(clippy::expect_used)]

@@ -114,6 +114,7 @@ pub fn served_document(
     document: &utoipa::openapi::OpenApi,
     catalog: &EventCatalog,
     allow_http: bool,
+    oauth: bool,
 ) -> Result<serde_json::Value, serde_json::Error> {
     let names: Vec<&str> = catalog.entries().iter().map(|entry| entry.name.as_str()).collect();
     let mut value = serde_json::to_value(document)?;
@@ -131,7 +132,35 @@ pub fn served_document(
         { "required": ["status"], "properties": { "status": { "type": "string" } } },
     ]);
     document_idempotency_keys(&mut value);
+    if oauth {
+        document_insufficient_scope(&mut value);
+    }
     Ok(value)
+}
+
+/// With `--oauth-issuer`, every customer route may answer 403 `insufficient_scope` to
+/// an access token that lacks the route's scope; the document says so only then.
+fn document_insufficient_scope(document: &mut serde_json::Value) {
+    const WHY: &str = "An OAuth access token without the scope this request needs (insufficient_scope)";
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    for (_, operations) in paths.iter_mut().filter(|(path, _)| path.starts_with("/v3/")) {
+        let Some(operations) = operations.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let Some(responses) = operation["responses"].as_object_mut() else { continue };
+            let forbidden = responses.entry("403").or_insert_with(|| {
+                serde_json::json!({
+                    "description": WHY,
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } },
+                })
+            });
+            // A route that already answers 403 (a read-only portal session) says both.
+            if let Some(description) =
+                forbidden["description"].as_str().filter(|d| !d.contains("insufficient_scope"))
+            {
+                forbidden["description"] = format!("{description}; or: {WHY}").into();
+            }
+        }
+    }
 }
 
 /// Every POST, PATCH and DELETE takes an optional `Idempotency-Key` (contract §1);
@@ -245,7 +274,7 @@ mod tests {
     use crate::extract::RequestBody;
 
     fn served(catalog: &EventCatalog, allow_http: bool) -> Value {
-        served_document(&ApiDoc::openapi(), catalog, allow_http).expect("serialises")
+        served_document(&ApiDoc::openapi(), catalog, allow_http, false).expect("serialises")
     }
 
     fn sorted(values: impl IntoIterator<Item = String>) -> Vec<String> {

@@ -205,3 +205,18 @@ async fn an_unreachable_jwks_lets_no_token_through() {
     let token = issuer.token(&account_id, ALL_SCOPES);
     list_endpoints(&app, &token).await.assert_error(401, "authentication_failed", None);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_insufficient_scope_on_customer_routes_when_oauth_is_on() {
+    let issuer = TestIssuer::start(KeyKind::Es256).await;
+    let with = hookd_trusting(&issuer).await;
+    let without = TestApp::spawn().await;
+    let document = |app: &TestApp| send(app.anonymous(Method::GET, "/openapi.json"));
+    let (with, without) = (document(&with).await.body, document(&without).await.body);
+    let forbidden =
+        |doc: &Value, path: &str, method: &str| doc["paths"][path][method]["responses"]["403"].clone();
+    let listed = forbidden(&with, "/v3/webhooks/endpoints", "get");
+    assert!(listed["description"].as_str().is_some_and(|d| d.contains("insufficient_scope")), "{listed}");
+    assert!(forbidden(&without, "/v3/webhooks/endpoints", "get").is_null());
+    assert!(forbidden(&with, "/admin/v1/events", "post").is_null(), "operator routes take no access token");
+}
