@@ -397,6 +397,40 @@ pub async fn publish_fans_out_to_matching_endpoints_only(store: &dyn Store) {
     );
 }
 
+/// The delivery path's writes (publishes, claims) and the cold writes (new endpoints)
+/// run side by side without an error or a lost or doubled row. On SQLite they are two
+/// writers, the write engine and sqlx's connection, taking turns.
+pub async fn publishes_claims_and_endpoint_changes_interleave_without_errors(store: &dyn Store) {
+    let (account, _) = account_with_endpoint(store).await;
+    let publishing = async {
+        for _ in 0..100 {
+            let event = event_of(&account, "avatar_video.success", Some("entity-0"));
+            assert_eq!(store.publish_events(&[event]).await.expect("publish"), vec![1]);
+        }
+    };
+    let changing = async {
+        for n in 1..=20 {
+            let endpoint = endpoint_for(&account, n);
+            store.create_endpoint(&endpoint.record, &endpoint.secret).await.expect("create");
+        }
+    };
+    let claiming = async {
+        let mut claimed = 0;
+        for _ in 0..20 {
+            claimed += claim(store, NOW, 1000, 1000).await.len();
+            tokio::task::yield_now().await;
+        }
+        claimed
+    };
+    let ((), (), claimed_meanwhile) = tokio::join!(publishing, changing, claiming);
+    let claimed_after = claim(store, NOW, 1000, 1000).await.len();
+    assert_eq!(claimed_meanwhile + claimed_after, 100, "each delivery leased exactly once");
+    let page = PageRequest { before: None, limit: 100 };
+    assert_eq!(store.list_endpoints(&account, page).await.expect("list").items.len(), 21);
+    let counts = store.count_events_by_type(&account).await.expect("counts");
+    assert_eq!(counts, vec![("avatar_video.success".to_owned(), 100)]);
+}
+
 pub async fn claims_lease_deliveries_and_cap_each_destination(store: &dyn Store) {
     let account = new_account(store, "a").await;
     let busy = endpoint_with(store, &account, EventFilter::All, None).await;

@@ -66,6 +66,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    publishes_claims_and_endpoint_changes_interleave_without_errors,
     created_endpoint_reads_back_unchanged,
     another_accounts_endpoint_is_not_found_for_any_operation,
     endpoint_pages_are_newest_first_and_stable_under_inserts,
