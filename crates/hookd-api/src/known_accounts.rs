@@ -1,5 +1,5 @@
 //! Accounts known to exist, so that a publish does not ask the database each time
-//! (a round trip that was a sixth of a single-event publish's cost on SQLite).
+//! (on SQLite, a round trip to sqlx's thread per request).
 //!
 //! hookd never deletes an account, so an account once seen stays valid for the
 //! process's life, on every instance; an id not in the set is looked up. The set is

@@ -140,25 +140,24 @@ impl AccessTokens {
     }
 }
 
-/// The one algorithm a key verifies: its `alg` if it names one, else what its type
-/// implies. Keys for anything else (encryption, HMAC) verify nothing.
+/// The one algorithm a key verifies: what its type implies (RSA: RS256, P-256:
+/// ES256, Ed25519: EdDSA), provided its `alg`, if it names one, agrees. Keys for
+/// anything else (encryption, HMAC, other curves) verify nothing.
 fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
-    let supported = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
-    let named = match jwk.common.key_algorithm {
-        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
-        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
-        Some(KeyAlgorithm::EdDSA) => Some(Algorithm::EdDSA),
-        Some(_) => return None,
-        None => None,
-    };
     let by_type = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => Algorithm::RS256,
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
         _ => return None,
     };
-    let algorithm = named.unwrap_or(by_type);
-    (algorithm == by_type && supported.contains(&algorithm)).then_some(algorithm)
+    let named = match jwk.common.key_algorithm {
+        None => by_type,
+        Some(KeyAlgorithm::RS256) => Algorithm::RS256,
+        Some(KeyAlgorithm::ES256) => Algorithm::ES256,
+        Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+        Some(_) => return None,
+    };
+    (named == by_type).then_some(by_type)
 }
 
 /// The scopes granted: `scope` (RFC 8693 §4.2, space-separated), or `scp` as Entra ID

@@ -83,16 +83,8 @@ impl From<sqlx::Error> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
-        let unavailable = error.sqlite_error_code().is_some_and(|code| {
-            use rusqlite::ErrorCode;
-            matches!(
-                code,
-                ErrorCode::ReadOnly
-                    | ErrorCode::SystemIoFailure
-                    | ErrorCode::DiskFull
-                    | ErrorCode::CannotOpen
-            )
-        });
+        let unavailable =
+            error.sqlite_error().is_some_and(|failure| sqlite_code_is_unavailable(failure.extended_code));
         if unavailable { Self::Unavailable(Box::new(error)) } else { Self::Database(Box::new(error)) }
     }
 }
@@ -107,16 +99,7 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
             true
         }
         sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
-            // SQLite's primary result codes (the low byte of the extended code): the disk
-            // is full, read-only, failing or the file cannot be opened. Freeing space or
-            // fixing permissions lets the next write through without a restart.
-            const SQLITE_READONLY: i64 = 8;
-            const SQLITE_IOERR: i64 = 10;
-            const SQLITE_FULL: i64 = 13;
-            const SQLITE_CANTOPEN: i64 = 14;
-            db.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| {
-                matches!(code & 0xff, SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN)
-            })
+            db.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(sqlite_code_is_unavailable)
         }
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // SQLSTATE classes 08 (connection exception), 53 (insufficient resources),
@@ -127,6 +110,14 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
+}
+
+/// Whether a SQLite result code (extended; its low byte is the primary code) says the
+/// disk is full, read-only, failing or the file cannot be opened. Freeing space or
+/// fixing permissions lets the next write through without a restart.
+fn sqlite_code_is_unavailable(extended_code: i32) -> bool {
+    use rusqlite::ffi::{SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY};
+    matches!(extended_code & 0xff, SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN)
 }
 
 impl StoreError {

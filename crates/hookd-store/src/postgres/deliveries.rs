@@ -2,7 +2,6 @@
 //! outcomes are written a batch per statement, and new deliveries are announced with
 //! `LISTEN`/`NOTIFY`.
 
-use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::postgres::PgListener;
@@ -10,6 +9,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::events::NewDeliveries;
 use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array, operational};
+use crate::schema::EVENT_COLUMNS;
 use crate::{
     AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
     QueueDepth, StoreError, StoreResult, UnixMillis,

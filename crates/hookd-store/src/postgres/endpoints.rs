@@ -1,11 +1,11 @@
 //! Webhook endpoints. Every query is scoped by `account_id` and hides deleted rows.
 
-use crate::schema::ENDPOINT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EndpointSecret, EndpointStatus, EndpointUrl, EntityId};
 
 use super::{PostgresStore, operational};
 use crate::rows::{self, fetch_limit, into_page};
+use crate::schema::ENDPOINT_COLUMNS;
 use crate::{
     Endpoint, EndpointPatch, EndpointSecrets, EndpointStore, Page, PageRequest, StoreError, StoreResult,
     UnixMillis,

@@ -1,12 +1,12 @@
 //! The event log, one event and endpoint health (the portal's reads).
 
-use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, EndpointId, EventId};
 
 use super::PostgresStore;
 use crate::event_log;
 use crate::rows::{self, into_page};
+use crate::schema::EVENT_COLUMNS;
 use crate::{
     EndpointHealth, Event, EventLogEntry, EventLogQuery, EventLogStore, Page, PageRequest, StoreError,
     StoreResult, UnixMillis,

@@ -2,7 +2,6 @@
 //! one `UNNEST` statement each per batch, not one statement per row, and the
 //! transaction sends `NOTIFY` so every instance's dispatcher wakes when it commits.
 
-use crate::schema::EVENT_COLUMNS;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -12,6 +11,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{Duty, NEW_DELIVERIES_CHANNEL, PostgresStore, try_duty};
 use crate::rows::{self, fetch_limit, into_page};
+use crate::schema::EVENT_COLUMNS;
 use crate::{Event, EventQuery, EventStore, Page, PageRequest, Pruned, StoreResult, UnixMillis};
 
 #[async_trait]

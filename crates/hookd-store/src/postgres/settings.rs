@@ -5,9 +5,8 @@ use async_trait::async_trait;
 use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, SecretSealer, TokenHash};
 
 use super::{Duty, PostgresStore};
-use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
-
 use crate::schema::{ADMIN_TOKEN_HASH, CURSOR_KEY, MASTER_KEY_CHECK};
+use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
 
 impl PostgresStore {
     /// Refuses a master key other than the one this database was first opened with

@@ -1,7 +1,6 @@
 //! Deliveries: the queue's trait methods (their work runs on the write engine, in
 //! [`super::queue`]), the delivery history customers read, recovery and resends.
 
-use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
 use sqlx::{Row, Sqlite, Transaction};
@@ -9,6 +8,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::engine::Durability;
 use super::{SqliteStore, publish, queue};
 use crate::rows;
+use crate::schema::EVENT_COLUMNS;
 use crate::{
     AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
     QueueDepth, StoreError, StoreResult, UnixMillis,

@@ -1,6 +1,5 @@
 //! The event history.
 
-use crate::schema::EVENT_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::AccountId;
 
@@ -8,6 +7,7 @@ use super::engine::Durability;
 use super::publish::publish_on;
 use super::{SqliteStore, json_array};
 use crate::rows::{self, fetch_limit, into_page};
+use crate::schema::EVENT_COLUMNS;
 use crate::{Event, EventQuery, EventStore, Page, PageRequest, Pruned, StoreResult, UnixMillis};
 
 #[async_trait]

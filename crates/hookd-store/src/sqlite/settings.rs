@@ -6,9 +6,8 @@ use hookd_core::{AccountId, ApiKey, CursorKey, EndpointSecret, SecretSealer, Tok
 use sqlx::Row;
 
 use super::SqliteStore;
-use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
-
 use crate::schema::{ADMIN_TOKEN_HASH, CURSOR_KEY, MASTER_KEY_CHECK};
+use crate::{Account, SettingsStore, StoreError, StoreResult, UnixMillis};
 
 impl SqliteStore {
     /// Refuses a master key other than the one this database was first opened with

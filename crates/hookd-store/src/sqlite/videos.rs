@@ -1,12 +1,12 @@
 //! Video jobs. A status change is conditional on the status it was decided from, and
 //! publishes its event in the same transaction.
 
-use crate::schema::VIDEO_COLUMNS;
 use async_trait::async_trait;
 use hookd_core::{AccountId, VideoId, VideoStatus};
 
 use super::SqliteStore;
 use crate::rows::{self, fetch_limit, into_page};
+use crate::schema::VIDEO_COLUMNS;
 use crate::{Page, PageRequest, StoreError, StoreResult, UnixMillis, Video, VideoStore, VideoUpdate};
 
 #[async_trait]

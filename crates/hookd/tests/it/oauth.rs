@@ -16,6 +16,14 @@ async fn hookd_trusting(issuer: &TestIssuer) -> TestApp {
     TestApp::spawn_with(&flags).await
 }
 
+/// An issuer with keys of `kind`, hookd trusting it, and an account's id.
+async fn trusted_account(kind: KeyKind) -> (TestIssuer, TestApp, String) {
+    let issuer = TestIssuer::start(kind).await;
+    let app = hookd_trusting(&issuer).await;
+    let (account_id, _) = account(&app, "acme").await;
+    (issuer, app, account_id)
+}
+
 /// A new account's id and API key.
 async fn account(app: &TestApp, name: &str) -> (String, String) {
     let reply = send(app.admin(Method::POST, "/admin/v1/accounts").json(&json!({ "name": name }))).await;
@@ -60,9 +68,7 @@ async fn tokens_signed_with_rs256_es256_and_eddsa_keys_act_for_their_account() {
 
 #[tokio::test]
 async fn expired_early_foreign_issuer_and_foreign_audience_tokens_get_401() {
-    let issuer = TestIssuer::start(KeyKind::Es256).await;
-    let app = hookd_trusting(&issuer).await;
-    let (account_id, _) = account(&app, "acme").await;
+    let (issuer, app, account_id) = trusted_account(KeyKind::Es256).await;
     let now = issuer::now_seconds();
     let with = |change: Value| {
         let mut claims = issuer::claims(&account_id, ALL_SCOPES);
@@ -91,9 +97,7 @@ async fn expired_early_foreign_issuer_and_foreign_audience_tokens_get_401() {
 
 #[tokio::test]
 async fn alg_none_and_hs256_signed_with_the_public_key_get_401() {
-    let issuer = TestIssuer::start(KeyKind::Es256).await;
-    let app = hookd_trusting(&issuer).await;
-    let (account_id, _) = account(&app, "acme").await;
+    let (issuer, app, account_id) = trusted_account(KeyKind::Es256).await;
     let claims = issuer::claims(&account_id, ALL_SCOPES);
     let encode = |value: &Value| {
         use base64::Engine;
@@ -113,9 +117,7 @@ async fn alg_none_and_hs256_signed_with_the_public_key_get_401() {
 
 #[tokio::test]
 async fn an_unknown_key_id_is_refused_until_the_issuer_publishes_the_key() {
-    let issuer = TestIssuer::start(KeyKind::EdDsa).await;
-    let app = hookd_trusting(&issuer).await;
-    let (account_id, _) = account(&app, "acme").await;
+    let (issuer, app, account_id) = trusted_account(KeyKind::EdDsa).await;
     let next = SigningKey::new(KeyKind::EdDsa, "key-2");
     let token = next.sign(&issuer::claims(&account_id, ALL_SCOPES));
     list_endpoints(&app, &token).await.assert_error(401, "authentication_failed", None);
@@ -136,9 +138,7 @@ async fn an_unknown_key_id_is_refused_until_the_issuer_publishes_the_key() {
 
 #[tokio::test]
 async fn a_token_without_the_needed_scope_gets_403_and_changes_nothing() {
-    let issuer = TestIssuer::start(KeyKind::Es256).await;
-    let app = hookd_trusting(&issuer).await;
-    let (account_id, _) = account(&app, "acme").await;
+    let (issuer, app, account_id) = trusted_account(KeyKind::Es256).await;
     let reader = issuer.token(&account_id, "webhooks:read");
     let create = with_token(&app, &reader, Method::POST, "/v3/webhooks/endpoints")
         .json(&json!({"url": "https://example.com/hook", "events": ["avatar_video.success"]}));
