@@ -26,7 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
-use hookd_core::{CursorKey, EventCatalog, TokenHash, UrlRules};
+use hookd_core::{CursorKey, PublicationRules, TokenHash};
 use hookd_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
@@ -56,8 +56,8 @@ pub struct DeliveryHooks {
 /// What the API was configured with at startup.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    pub catalog: EventCatalog,
-    pub url_rules: UrlRules,
+    /// The event catalog and what a URL may be.
+    pub publication: PublicationRules,
     pub admin_token_hash: TokenHash,
     pub delivery: DeliveryHooks,
     /// Renders `/metrics`.
@@ -90,8 +90,7 @@ impl std::ops::Deref for ApiState {
 /// What [`ApiState`] shares.
 pub struct Shared {
     store: Arc<dyn Store>,
-    catalog: EventCatalog,
-    url_rules: UrlRules,
+    publication: PublicationRules,
     cursor_key: CursorKey,
     admin_token_hash: TokenHash,
     delivery: DeliveryHooks,
@@ -113,8 +112,7 @@ impl ApiState {
         Ok(Self(Arc::new(Shared {
             publishing: publish_queue::PublishQueue::start(store.clone()),
             store,
-            catalog: config.catalog,
-            url_rules: config.url_rules,
+            publication: config.publication,
             cursor_key,
             admin_token_hash: config.admin_token_hash,
             delivery: config.delivery,
@@ -169,9 +167,13 @@ fn with_middleware(routes: Router<ApiState>, state: ApiState) -> Router {
 /// The OpenAPI document, as served at `/openapi.json`: it describes this server as
 /// started (its catalog, whether it accepts http URLs).
 fn served_openapi(document: &utoipa::openapi::OpenApi, state: &ApiState) -> bytes::Bytes {
-    let served =
-        openapi::served_document(document, &state.catalog, state.url_rules.allow_http, state.oauth.is_some())
-            .and_then(|value| serde_json::to_vec(&value));
+    let served = openapi::served_document(
+        document,
+        &state.publication.catalog,
+        state.publication.url_rules.allow_http,
+        state.oauth.is_some(),
+    )
+    .and_then(|value| serde_json::to_vec(&value));
     // Serialising utoipa's model and JSON values cannot fail; the unit tests and the
     // OpenAPI integration test serialise and read this document.
     #[allow(clippy::expect_used)]

@@ -56,6 +56,20 @@ pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::Into
         Err(error) if error.is_unavailable() => metrics::gauge!("hookd_database_up").set(0.0),
         Err(error) => tracing::warn!(error = %error, "could not read the queue depth for metrics"),
     }
+    // The outbox is one table for every instance: what waits there and what was
+    // rejected are read at scrape time, like the queue.
+    if let Some(outbox) = state.store.outbox() {
+        match hookd_store::within(state.database_timeout, outbox.outbox_depth(crate::now_millis())).await {
+            Ok(depth) => {
+                metrics::gauge!("hookd_outbox_rows_waiting").set(depth.waiting as f64);
+                metrics::gauge!("hookd_outbox_oldest_row_age_seconds")
+                    .set(depth.oldest_age_ms as f64 / 1000.0);
+                metrics::gauge!("hookd_outbox_rows_rejected").set(depth.rejected as f64);
+            }
+            Err(error) if error.is_unavailable() => {}
+            Err(error) => tracing::warn!(error = %error, "could not read the outbox depth for metrics"),
+        }
+    }
     // Operational events in the history (all instances' emissions; retention prunes
     // them with the rest). Every type has a series from the start, for alert rules.
     let operations = hookd_core::operations_account();

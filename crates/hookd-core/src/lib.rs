@@ -15,6 +15,7 @@ pub mod ids;
 pub mod operational;
 pub mod portal;
 pub mod portal_framing;
+pub mod publication;
 pub mod random;
 pub mod recovery;
 pub mod retry;
@@ -36,6 +37,7 @@ pub use ids::{AccountId, ApiKeyId, DeliveryId, EndpointId, EventId, InvalidId, P
 pub use operational::{OperationalEventType, operations_account};
 pub use portal::{PortalToken, PortalTokenKind, PortalTtl, PortalTtlOutOfRange};
 pub use portal_framing::{FrameAncestors, InvalidFrameAncestor};
+pub use publication::{EventDraft, InvalidEvent, PublicationRules, ValidEvent};
 pub use recovery::{RecoveryWindow, RecoveryWindowError};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use sealing::{MasterKey, SealError, SecretSealer};

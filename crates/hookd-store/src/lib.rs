@@ -21,10 +21,13 @@ mod schema;
 mod scratch;
 mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use hookd_core::{
     AccountId, ApiKey, ApiKeyId, CursorKey, DeliveryId, DeliverySettings, EndpointId, EndpointSecret,
-    EventId, PortalSessionId, RecoveryWindow, SecretSealer, TokenHash, VideoId, VideoStatus,
+    EventId, PortalSessionId, PublicationRules, RecoveryWindow, SecretSealer, TokenHash, VideoId,
+    VideoStatus,
 };
 
 pub use availability::{Availability, within};
@@ -174,6 +177,8 @@ pub trait SettingsStore: Send + Sync {
     /// secrets were re-sealed. This store keeps its old key: open the database again
     /// with the new one. Every other hookd on the database must be stopped first.
     async fn reseal_secrets(&self, next: &SecretSealer) -> StoreResult<u64>;
+    /// The transactional outbox, on a database that has one (PostgreSQL).
+    fn outbox(&self) -> Option<Arc<dyn OutboxStore>>;
 }
 
 /// Accounts and their API keys (operator API and customer auth).
@@ -329,7 +334,7 @@ pub trait DeliveryStore: Send + Sync {
     ) -> StoreResult<u64>;
     /// Signals that new deliveries were committed, by any process sharing the
     /// database; `None` where only this process writes (it wakes itself).
-    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>>;
+    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn ChangeFeed>>>;
     async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth>;
     /// The deliveries of one of the account's events, oldest first, with attempts.
     async fn list_deliveries(
@@ -424,12 +429,34 @@ pub trait PortalStore: Send + Sync {
     async fn prune_portal_sessions(&self, ended_before: UnixMillis) -> StoreResult<u64>;
 }
 
-/// A stream of "new deliveries were committed" signals from other processes.
+/// A stream of "rows were committed" signals from other processes: new deliveries
+/// for the dispatcher, new outbox rows for the outbox's consumer.
 #[async_trait]
-pub trait DeliveryFeed: Send {
+pub trait ChangeFeed: Send {
     /// Waits for the next signal. After a lost connection it reconnects and returns
     /// at once, since signals sent meanwhile were missed.
     async fn next(&mut self) -> StoreResult<()>;
+}
+
+/// The transactional outbox (PostgreSQL): rows producers insert in their own
+/// transactions, published by hookd once each (docs/outbox.md).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Signals each commit of a transaction that inserted rows.
+    async fn watch_outbox(&self) -> StoreResult<Box<dyn ChangeFeed>>;
+    /// Takes up to `limit` of the oldest rows no other instance holds and, in one
+    /// transaction, publishes those that pass `rules` and name an existing account
+    /// (deliveries included, as [`EventStore::publish_events`] would), counts a repeat
+    /// of a published idempotency key as a duplicate, moves the rest to the rejected
+    /// table with the reason, and deletes them all.
+    async fn drain_outbox(
+        &self,
+        rules: &PublicationRules,
+        limit: u32,
+        now: UnixMillis,
+    ) -> StoreResult<OutboxDrained>;
+    /// Rows waiting and rows rejected so far, for `/metrics`.
+    async fn outbox_depth(&self, now: UnixMillis) -> StoreResult<OutboxDepth>;
 }
 
 /// Video jobs.

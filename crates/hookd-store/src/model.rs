@@ -76,6 +76,24 @@ pub struct Event {
     pub traceparent: Option<String>,
 }
 
+impl Event {
+    /// A checked event, accepted by hookd at `now`: the time its id is ordered by and
+    /// its deliveries are first due.
+    pub fn accepted(valid: hookd_core::ValidEvent, now: UnixMillis) -> Self {
+        Self {
+            event_id: EventId::new_time_ordered(now),
+            account_id: valid.account_id,
+            event_type: valid.event_type,
+            entity_id: valid.entity_id,
+            event_data: valid.event_data,
+            callback_url: valid.callback_url,
+            callback_id: valid.callback_id,
+            created_at: now,
+            traceparent: None,
+        }
+    }
+}
+
 /// Filters of the event history.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -281,6 +299,36 @@ pub struct QueueDepth {
     /// Live endpoints that are disabled while failing: hookd disabled them (or their
     /// owner paused them mid-failure).
     pub disabled_failing_endpoints: i64,
+}
+
+/// What one [`OutboxStore::drain_outbox`](crate::OutboxStore::drain_outbox) did.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxDrained {
+    /// Rows taken (and deleted): the sum of the rest.
+    pub taken: usize,
+    pub published: usize,
+    /// Deliveries the published events scheduled.
+    pub deliveries: usize,
+    /// Rows whose idempotency key was published before.
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// An outbox row moved to `hookd_outbox_rejected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    pub id: i64,
+    pub reason: String,
+}
+
+/// The outbox at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxDepth {
+    pub waiting: i64,
+    /// How long the oldest waiting row has waited; 0 if none.
+    pub oldest_age_ms: i64,
+    /// Rows in `hookd_outbox_rejected`.
+    pub rejected: i64,
 }
 
 /// A video job.

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::ServeArgs;
 use crate::config::{self, StartupError};
 use crate::janitor;
+use crate::outbox::OutboxConsumer;
 
 /// hyper's read buffer, which bounds the request head before the router sees it;
 /// the router answers smaller excesses in the contract's envelope (8 KiB URL, 16 KiB
@@ -29,6 +30,8 @@ pub struct App {
     dispatcher: Option<Dispatcher>,
     store: Arc<dyn Store>,
     janitor: janitor::Janitor,
+    /// On PostgreSQL unless `--outbox false`.
+    outbox: Option<OutboxConsumer>,
     /// Set with `--demo-renderer`: the admin token and the render time.
     demo_renderer: Option<(String, std::time::Duration)>,
     shutdown: CancellationToken,
@@ -67,8 +70,7 @@ impl App {
         };
         let api_config = hookd_api::ApiConfig {
             oauth,
-            catalog: prepared.catalog,
-            url_rules: prepared.url_rules,
+            publication: prepared.publication.clone(),
             admin_token_hash: prepared.admin_token_hash,
             delivery: hookd_api::DeliveryHooks { wake: dispatcher.waker(), client: dispatcher.client() },
             metrics,
@@ -94,6 +96,13 @@ impl App {
             hookd_api::operations_router(state)
         };
         let janitor = janitor::Janitor { store: prepared.store.clone(), retention: args.retention };
+        let outbox =
+            prepared.store.outbox().filter(|_| args.outbox != Some(false)).map(|outbox| OutboxConsumer {
+                store: prepared.store.clone(),
+                outbox,
+                rules: prepared.publication.clone(),
+                wake_dispatcher: dispatcher.waker(),
+            });
         Ok(Self {
             listener,
             router,
@@ -104,6 +113,7 @@ impl App {
             dispatcher: args.role.delivers().then_some(dispatcher),
             store: prepared.store,
             janitor,
+            outbox,
             demo_renderer,
             shutdown: CancellationToken::new(),
         })
@@ -128,6 +138,7 @@ impl App {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let janitor = tokio::spawn(self.janitor.run(self.shutdown.clone()));
+        let outbox = self.outbox.map(|outbox| tokio::spawn(outbox.run(self.shutdown.clone())));
         let dispatcher =
             self.dispatcher.map(|dispatcher| tokio::spawn(dispatcher.run(self.shutdown.clone())));
         if let (Some((token, render_time)), Ok(address)) =
@@ -140,6 +151,9 @@ impl App {
             .await;
         self.shutdown.cancel();
         let _ = janitor.await;
+        if let Some(outbox) = outbox {
+            let _ = outbox.await;
+        }
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
         }

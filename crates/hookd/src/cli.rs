@@ -163,6 +163,13 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
 
+    /// Publish the rows producers insert into the `hookd_outbox` table in their own
+    /// transactions (docs/outbox.md). On by default with PostgreSQL; SQLite has no
+    /// outbox, so asking for it there stops startup.
+    #[arg(long, env = "HOOKD_OUTBOX", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub outbox: Option<bool>,
+
     /// Delete events, their deliveries and attempts older than this, in small batches
     /// ("0s" keeps everything). Must exceed the retry schedule's total.
     #[arg(long, env = "HOOKD_RETENTION", value_name = "DURATION", default_value = "30d",

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hookd_core::secret::generate_admin_token;
-use hookd_core::{ApiKey, DestinationPolicy, EventCatalog, RetryPolicy, SecretSealer, TokenHash, UrlRules};
+use hookd_core::{
+    ApiKey, DestinationPolicy, EventCatalog, PublicationRules, RetryPolicy, SecretSealer, TokenHash, UrlRules,
+};
 use hookd_delivery::DispatcherConfig;
 use hookd_store::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 
@@ -36,6 +38,10 @@ pub enum StartupError {
         "--retention ({retention}) must be longer than the retry schedule ({retries}), or 0s to keep everything"
     )]
     RetentionShorterThanRetries { retention: String, retries: String },
+    #[error(
+        "--outbox needs PostgreSQL (--database-url postgres://...): the outbox is a table in the producer's own database, written in the producer's own transaction, and a SQLite file belongs to hookd alone"
+    )]
+    OutboxNeedsPostgres,
     #[error("could not open the database: {0}")]
     Database(#[source] StoreError),
     #[error("--admin-token must be at least {MIN_ADMIN_TOKEN_LEN} characters")]
@@ -71,8 +77,7 @@ pub enum StartupError {
 /// What `serve` runs with once startup succeeded.
 pub struct Prepared {
     pub store: Arc<dyn Store>,
-    pub catalog: EventCatalog,
-    pub url_rules: UrlRules,
+    pub publication: PublicationRules,
     pub admin_token_hash: TokenHash,
     /// The admin token itself, only with `--demo-renderer`, which uses it to call the
     /// operator API.
@@ -114,6 +119,10 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
             "worker"
         }));
     }
+    if args.outbox == Some(true) && store.outbox().is_none() {
+        store.close().await;
+        return Err(StartupError::OutboxNeedsPostgres);
+    }
     let admin_token_hash = resolve_admin_token(args, store.as_ref()).await?;
     bootstrap_default_account(&args.storage.data_dir, store.as_ref()).await?;
     let destinations = DestinationPolicy::new(args.allow_destinations.clone());
@@ -142,7 +151,8 @@ pub async fn prepare(args: &ServeArgs) -> Result<Prepared, StartupError> {
     } else {
         None
     };
-    Ok(Prepared { store, catalog, url_rules, admin_token_hash, admin_token, dispatcher })
+    let publication = PublicationRules { catalog, url_rules };
+    Ok(Prepared { store, publication, admin_token_hash, admin_token, dispatcher })
 }
 
 /// Opens the database `database_url` names (SQLite under `data_dir` if none).

@@ -9,6 +9,7 @@ mod http_server;
 mod janitor;
 pub mod listen;
 pub mod master_key;
+mod outbox;
 pub mod telemetry;
 mod traces;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hookd_core::{AccountId, CallbackId, EndpointUrl, EntityId, EventId};
+use hookd_core::{AccountId, EventDraft};
 use hookd_store::{Event, StoreError};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -18,7 +18,6 @@ use crate::extract::{JsonBody, RequestBody};
 use crate::openapi::{ResourceId, WebhookEventType, WebhookUrl};
 use crate::{ApiState, now_millis};
 
-const MAX_EVENT_DATA_BYTES: usize = 256 * 1024;
 const MAX_BATCH: usize = 1000;
 
 /// One event to publish.
@@ -179,49 +178,20 @@ fn to_event(
     now: i64,
     param: &dyn Fn(&str) -> String,
 ) -> Result<Event, ApiError> {
-    let account_id = AccountId::parse(&request.account_id).map_err(|_| {
-        ApiError::invalid_parameter(param("account_id"), "'account_id' is not an account id.")
-    })?;
-    if !state.catalog.contains(&request.event_type) {
-        let message = format!("Unknown event type {:?}.", request.event_type);
-        return Err(ApiError::invalid_parameter(param("event_type"), message));
-    }
-    if !request.event_data.is_object() {
-        return Err(ApiError::invalid_parameter(param("event_data"), "'event_data' must be a JSON object."));
-    }
-    let event_data = request.event_data.to_string();
-    if event_data.len() > MAX_EVENT_DATA_BYTES {
-        return Err(ApiError::invalid_parameter(
-            param("event_data"),
-            "'event_data' must be at most 256 KiB.",
-        ));
-    }
-    let entity_id = request
-        .entity_id
-        .map(EntityId::parse)
-        .transpose()
-        .map_err(|error| ApiError::invalid_parameter(param("entity_id"), format!("{error}.")))?;
-    let callback_id = request
-        .callback_id
-        .map(CallbackId::parse)
-        .transpose()
-        .map_err(|error| ApiError::invalid_parameter(param("callback_id"), format!("{error}.")))?;
-    let callback_url =
-        request.callback_url.map(|url| EndpointUrl::parse(&url, &state.url_rules)).transpose().map_err(
-            |error| ApiError::invalid_parameter(param("callback_url"), format!("'callback_url' {error}.")),
-        )?;
-    Ok(Event {
-        event_id: EventId::new_time_ordered(now),
-        account_id,
+    let draft = EventDraft {
+        account_id: request.account_id,
         event_type: request.event_type,
-        entity_id: entity_id.map(EntityId::into_string),
-        event_data,
-        callback_url: callback_url.map(|url| url.as_str().to_owned()),
-        callback_id: callback_id.map(CallbackId::into_string),
-        created_at: now,
-        // Set by `publish`, inside its span.
-        traceparent: None,
-    })
+        event_data: request.event_data.to_string(),
+        entity_id: request.entity_id,
+        callback_url: request.callback_url,
+        callback_id: request.callback_id,
+    };
+    let valid = state
+        .publication
+        .check(draft)
+        .map_err(|invalid| ApiError::invalid_parameter(param(invalid.field), invalid.message))?;
+    // `traceparent` is set by `publish`, inside its span.
+    Ok(Event::accepted(valid, now))
 }
 
 async fn ensure_accounts_exist(state: &ApiState, events: &[Event], prefix: &str) -> Result<(), ApiError> {

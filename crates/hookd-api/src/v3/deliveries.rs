@@ -182,7 +182,7 @@ pub async fn test_endpoint(
 ) -> Result<Json<Data<TestResponse>>, ApiError> {
     let endpoint_id = EndpointId::parse(&endpoint_id).map_err(|_| ApiError::NotFound)?;
     let event_type = request.event_type.unwrap_or_else(|| "avatar_video.success".to_owned());
-    if !state.catalog.contains(&event_type) {
+    if !state.publication.catalog.contains(&event_type) {
         return Err(ApiError::invalid_parameter("event_type", format!("Unknown event type {event_type:?}.")));
     }
     let endpoint = state.store.get_endpoint(&account_id, &endpoint_id).await?;

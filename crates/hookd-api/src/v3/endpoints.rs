@@ -287,12 +287,12 @@ pub(crate) fn parse_endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
 }
 
 pub(crate) fn parse_url(state: &ApiState, raw: &str) -> Result<EndpointUrl, ApiError> {
-    EndpointUrl::parse(raw, &state.url_rules)
+    EndpointUrl::parse(raw, &state.publication.url_rules)
         .map_err(|error| ApiError::invalid_parameter("url", format!("'url' {error}.")))
 }
 
 fn parse_events(state: &ApiState, events: Option<Vec<String>>) -> Result<EventFilter, ApiError> {
-    EventFilter::parse(events, &state.catalog)
+    EventFilter::parse(events, &state.publication.catalog)
         .map_err(|error: EventFilterError| ApiError::invalid_parameter("events", format!("{error}.")))
 }
 

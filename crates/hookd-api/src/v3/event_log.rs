@@ -272,7 +272,7 @@ pub async fn event_type_example(
     Customer(account_id): Customer,
     Path(event_type): Path<String>,
 ) -> Result<Json<Data<EventTypeExample>>, ApiError> {
-    if !state.catalog.contains(&event_type) {
+    if !state.publication.catalog.contains(&event_type) {
         return Err(ApiError::NotFound);
     }
     let newest = hookd_store::PageRequest { before: None, limit: 1 };

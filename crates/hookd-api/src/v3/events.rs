@@ -51,6 +51,7 @@ pub async fn list_event_types(
     _customer: Customer,
 ) -> Json<List<EventTypeItem>> {
     let data = state
+        .publication
         .catalog
         .entries()
         .iter()
@@ -97,7 +98,7 @@ pub async fn list_events(
 pub(crate) fn history_filter(state: &ApiState, query: &QueryParams) -> Result<EventQuery, ApiError> {
     let event_type = query.get("event_type").map(str::to_owned);
     if let Some(event_type) = &event_type
-        && !state.catalog.contains(event_type)
+        && !state.publication.catalog.contains(event_type)
     {
         return Err(ApiError::invalid_parameter("event_type", format!("Unknown event type {event_type:?}.")));
     }

@@ -190,7 +190,7 @@ fn validate(state: &ApiState, account_id: AccountId, request: Map<String, Value>
         Some(_) => Err(invalid(field, &format!("'{field}' must be a string."))),
     };
     let callback_url = optional_string("callback_url")?
-        .map(|url| EndpointUrl::parse(&url, &state.url_rules))
+        .map(|url| EndpointUrl::parse(&url, &state.publication.url_rules))
         .transpose()
         .map_err(|error| ApiError::invalid_parameter("callback_url", format!("'callback_url' {error}.")))?;
     let callback_id = optional_string("callback_id")?

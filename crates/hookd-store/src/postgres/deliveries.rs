@@ -4,14 +4,13 @@
 
 use async_trait::async_trait;
 use hookd_core::{AccountId, DeliveryId, EndpointId, EventId, RecoveryWindow};
-use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::events::NewDeliveries;
-use super::{NEW_DELIVERIES_CHANNEL, PostgresStore, id_array, operational};
+use super::{NEW_DELIVERIES_CHANNEL, NotifyFeed, PostgresStore, id_array, operational};
 use crate::schema::EVENT_COLUMNS;
 use crate::{
-    AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
+    AttemptOutcome, ChangeFeed, ClaimLimits, ClaimedDelivery, DeliveryRecord, DeliveryStore, Event,
     QueueDepth, StoreError, StoreResult, UnixMillis,
 };
 use crate::{pacing, rows};
@@ -213,10 +212,8 @@ impl DeliveryStore for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(NEW_DELIVERIES_CHANNEL).await?;
-        Ok(Some(Box::new(NotifyFeed { listener })))
+    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn ChangeFeed>>> {
+        Ok(Some(Box::new(NotifyFeed::listen(&self.pool, NEW_DELIVERIES_CHANNEL).await?)))
     }
 
     async fn queue_depth(&self, now: UnixMillis) -> StoreResult<QueueDepth> {
@@ -457,19 +454,4 @@ async fn ensure_event_of(
     .await?
     .ok_or(StoreError::NotFound)?;
     Ok(rows::event(&row)?.1)
-}
-
-/// `LISTEN` on a connection of its own.
-struct NotifyFeed {
-    listener: PgListener,
-}
-
-#[async_trait]
-impl DeliveryFeed for NotifyFeed {
-    async fn next(&mut self) -> StoreResult<()> {
-        // `try_recv` returns `None` when the connection was lost; the next call
-        // reconnects and listens again. Either way the caller should look for work.
-        self.listener.try_recv().await?;
-        Ok(())
-    }
 }

@@ -95,6 +95,11 @@ impl EventStore for PostgresStore {
         .bind(i64::from(batch))
         .execute(&mut *tx)
         .await?;
+        // An outbox idempotency key is remembered as long as the history it guards.
+        sqlx::query("DELETE FROM hookd_outbox_keys WHERE published_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Pruned {
             events: events.rows_affected(),

@@ -16,6 +16,7 @@ mod event_log;
 mod events;
 mod idempotency;
 mod operational;
+mod outbox;
 mod portal;
 mod settings;
 mod videos;
@@ -23,11 +24,12 @@ mod videos;
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use hookd_core::SecretSealer;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
-use crate::StoreResult;
+use crate::{ChangeFeed, StoreResult};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -108,4 +110,27 @@ async fn try_duty(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, duty: Duty) ->
 /// Ids as a `TEXT[]` parameter, for `= ANY($1)`: one bound value however many ids.
 fn id_array(ids: impl Iterator<Item = impl ToString>) -> Vec<String> {
     ids.map(|id| id.to_string()).collect()
+}
+
+/// `LISTEN` on a connection of its own.
+struct NotifyFeed {
+    listener: PgListener,
+}
+
+impl NotifyFeed {
+    async fn listen(pool: &PgPool, channel: &str) -> StoreResult<Self> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(channel).await?;
+        Ok(Self { listener })
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for NotifyFeed {
+    async fn next(&mut self) -> StoreResult<()> {
+        // `try_recv` returns `None` when the connection was lost; the next call
+        // reconnects and listens again. Either way the caller should look for work.
+        self.listener.try_recv().await?;
+        Ok(())
+    }
 }

@@ -101,6 +101,10 @@ impl SettingsStore for PostgresStore {
         true
     }
 
+    fn outbox(&self) -> Option<std::sync::Arc<dyn crate::OutboxStore>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
+
     async fn cursor_key(&self) -> StoreResult<CursorKey> {
         // One statement that always returns the stored row, ours or the first
         // instance's. (An insert-if-absent CTE beside a SELECT is not enough: when

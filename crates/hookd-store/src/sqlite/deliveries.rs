@@ -10,7 +10,7 @@ use super::{SqliteStore, publish, queue};
 use crate::rows;
 use crate::schema::EVENT_COLUMNS;
 use crate::{
-    AttemptOutcome, ClaimLimits, ClaimedDelivery, DeliveryFeed, DeliveryRecord, DeliveryStore, Event,
+    AttemptOutcome, ChangeFeed, ClaimLimits, ClaimedDelivery, DeliveryRecord, DeliveryStore, Event,
     QueueDepth, StoreError, StoreResult, UnixMillis,
 };
 
@@ -68,7 +68,7 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn DeliveryFeed>>> {
+    async fn watch_new_deliveries(&self) -> StoreResult<Option<Box<dyn ChangeFeed>>> {
         // Only this process writes the file, and it wakes its own dispatcher.
         Ok(None)
     }

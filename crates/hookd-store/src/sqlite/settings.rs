@@ -61,6 +61,10 @@ impl SettingsStore for SqliteStore {
         false
     }
 
+    fn outbox(&self) -> Option<std::sync::Arc<dyn crate::OutboxStore>> {
+        None
+    }
+
     async fn cursor_key(&self) -> StoreResult<CursorKey> {
         let candidate = CursorKey::generate();
         // Insert-if-absent then read: every instance ends up with the same key.

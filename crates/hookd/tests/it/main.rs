@@ -20,6 +20,7 @@ mod limits;
 mod oauth;
 mod operational;
 mod operations;
+mod outbox;
 mod pagination;
 mod portal_browser;
 mod portal_examples;

@@ -130,12 +130,16 @@ impl Instance {
 
     /// This instance's count of deliveries it completed, from its `/metrics`.
     pub async fn delivered(&self) -> u64 {
+        self.metric("hookd_deliveries_total{outcome=\"delivered\"}").await as u64
+    }
+
+    /// One series' value in this instance's `/metrics` (0 if absent).
+    pub async fn metric(&self, series: &str) -> f64 {
         let text = reqwest::get(self.url("/metrics")).await.expect("metrics").text().await.expect("text");
         text.lines()
-            .find(|line| line.starts_with("hookd_deliveries_total{outcome=\"delivered\"}"))
-            .and_then(|line| line.rsplit(' ').next())
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|value| value.parse::<f64>().ok())
-            .map_or(0, |value| value as u64)
+            .unwrap_or(0.0)
     }
 }
 
