@@ -205,6 +205,40 @@ async fn invalid_rows_move_to_rejected_with_their_reason_and_do_not_hold_back_th
 }
 
 #[tokio::test]
+async fn a_row_the_database_refuses_is_rejected_alone_and_its_batch_is_published() {
+    let Some(database) = TestDatabase::shared().await else { return };
+    let mut receiver = TestReceiver::start().await;
+    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    // A refusal no validation foresees (a constraint or trigger someone added): the
+    // first insert of the batch fails as a whole.
+    sqlx::query("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (event_data NOT LIKE '%poison%')")
+        .execute(&producer.pool)
+        .await
+        .expect("constraint");
+
+    let rows = ["before", "poison", "after"].map(|word| row(&account, json!({ "word": word })));
+    producer.insert(&rows).await;
+    let mut words = HashSet::new();
+    for _ in 0..2 {
+        words.insert(
+            next_arrival(&mut receiver).await["event_data"]["word"].as_str().expect("word").to_owned(),
+        );
+    }
+    assert_eq!(words, HashSet::from(["before".to_owned(), "after".to_owned()]));
+    let reasons: Vec<String> = sqlx::query_scalar("SELECT reason FROM hookd_outbox_rejected")
+        .fetch_all(&producer.pool)
+        .await
+        .expect("rejected");
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].starts_with("the database refused the event: "), "{}", reasons[0]);
+    assert!(reasons[0].contains("no_poison"), "{}", reasons[0]);
+    assert_eq!(producer.waiting().await, 0);
+    producer.close().await;
+    instance.binary.stop().await;
+    database.finish().await;
+}
+
+#[tokio::test]
 async fn a_row_repeating_a_published_idempotency_key_is_not_published_again() {
     let Some(database) = TestDatabase::shared().await else { return };
     let mut receiver = TestReceiver::start().await;
@@ -293,6 +327,41 @@ async fn ten_thousand_rows_with_three_instances_and_kills_are_each_published_exa
         instance.binary.stop().await;
     }
     database.finish().await;
+}
+
+#[tokio::test]
+async fn a_producer_role_granted_only_insert_on_the_outbox_can_publish() {
+    let Some(database) = TestDatabase::shared().await else { return };
+    let mut receiver = TestReceiver::start().await;
+    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    // Roles belong to the server, not the scratch database: one name per run.
+    let role = format!("renderer_{}", &account[..12]);
+    // docs/outbox.md's grant, and nothing else.
+    sqlx::query(&format!("CREATE ROLE {role}")).execute(&producer.pool).await.expect("role");
+    sqlx::query(&format!("GRANT INSERT ON hookd_outbox TO {role}"))
+        .execute(&producer.pool)
+        .await
+        .expect("grant");
+
+    let mut tx = producer.pool.begin().await.expect("begin");
+    sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut *tx).await.expect("become the producer");
+    let insert = "INSERT INTO hookd_outbox (account_id, event_type, event_data) VALUES ($1, 'avatar_video.success', '{\"by\": \"role\"}')";
+    sqlx::query(insert).bind(&account).execute(&mut *tx).await.expect("insert with only the grant");
+    let read = sqlx::query("SELECT 1 FROM hookd_outbox").execute(&mut *tx).await;
+    assert!(read.is_err(), "the producer cannot read the outbox, so it cannot see other producers' rows");
+    tx.rollback().await.expect("rollback");
+
+    let mut tx = producer.pool.begin().await.expect("begin");
+    sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut *tx).await.expect("become the producer");
+    sqlx::query(insert).bind(&account).execute(&mut *tx).await.expect("insert with only the grant");
+    tx.commit().await.expect("commit");
+    assert_eq!(next_arrival(&mut receiver).await["event_data"]["by"], "role");
+    producer.close().await;
+    instance.binary.stop().await;
+    database.finish().await;
+    let server =
+        PgPoolOptions::new().connect(&hookd_store::test_server_url().expect("url")).await.expect("server");
+    sqlx::query(&format!("DROP ROLE {role}")).execute(&server).await.expect("drop role");
 }
 
 #[tokio::test]
