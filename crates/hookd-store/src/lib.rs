@@ -455,6 +455,15 @@ pub trait OutboxStore: Send + Sync {
         limit: u32,
         now: UnixMillis,
     ) -> StoreResult<OutboxDrained>;
+    /// Tells producers' trigger whether a consumer waits for a notification (true) or
+    /// every consumer woken is busy draining (false), so a commit notifies only when
+    /// someone needs waking.
+    async fn set_outbox_waiting(&self, waiting: bool) -> StoreResult<()>;
+    /// Clears what taken rows leave behind (`VACUUM`), unless another instance is at
+    /// it. A take walks every row deleted since the last vacuum, and autovacuum comes
+    /// by only once a minute at best: on the benchmark machine, 119,000 such rows made
+    /// each take read 32,000 pages (120-180 ms) where 900 pages do after a vacuum.
+    async fn vacuum_outbox(&self) -> StoreResult<()>;
     /// Rows waiting and rows rejected so far, for `/metrics`.
     async fn outbox_depth(&self, now: UnixMillis) -> StoreResult<OutboxDepth>;
 }

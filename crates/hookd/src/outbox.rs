@@ -1,11 +1,14 @@
 //! The outbox consumer (docs/outbox.md): on PostgreSQL, every instance publishes the
-//! rows producers commit to `hookd_outbox`, woken by the table's `NOTIFY` and polling
-//! once a second in case a notification was missed (a lost `LISTEN` connection). The
-//! store's transaction makes each row published exactly once, whichever instance takes
-//! it and whenever one dies.
+//! rows producers commit to `hookd_outbox`. It drains until the table is empty and
+//! keeps looking every 10 ms for a second after the last row; then it asks for a
+//! `NOTIFY` (the table's trigger sends one only while some consumer asked, since a
+//! notifying commit is serialized with every other) and sleeps until one comes,
+//! polling every 250 ms in case one was missed. The store's transaction makes
+//! each row published exactly once, whichever instance takes it and whenever one dies.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use hookd_core::PublicationRules;
 use hookd_store::{OutboxDrained, OutboxStore, Store, now_millis};
@@ -15,8 +18,16 @@ use tokio_util::sync::CancellationToken;
 /// Rows per transaction: large enough that round trips are shared, small enough that
 /// a transaction holds its row locks briefly.
 const BATCH: u32 = 500;
-/// The safety net under `NOTIFY`.
-const POLL_EVERY: Duration = Duration::from_secs(1);
+/// The safety net under `NOTIFY`: a row whose producer read "nobody waits" just
+/// before a consumer went to sleep is found by the next poll.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+/// After rows were found, how long the consumer keeps polling, and how often, before
+/// it asks producers to notify it again. A busy outbox is drained without any
+/// producer paying for a notification; a quiet one wakes the consumer at once.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_POLL: Duration = Duration::from_millis(10);
+/// Rows this instance takes between two vacuums of the table (`vacuum_outbox`).
+const VACUUM_AFTER_ROWS: usize = 2_000;
 /// How long to wait after the database failed before trying again.
 const AFTER_FAILURE: Duration = Duration::from_secs(1);
 
@@ -32,37 +43,85 @@ impl OutboxConsumer {
     pub async fn run(self, shutdown: CancellationToken) {
         let committed = Arc::new(Notify::new());
         tokio::spawn(relay_commits(self.outbox.clone(), committed.clone(), shutdown.clone()));
+        // Whether producers may have been told a consumer waits for a notification:
+        // at start, unknown (another instance, or this one before a restart, may have
+        // said so), hence true.
+        let mut waiting = true;
+        let mut rows_seen = None::<Instant>;
+        let mut taken_since_vacuum = 0;
+        let vacuuming = Arc::new(AtomicBool::new(false));
         while !shutdown.is_cancelled() {
-            match self.outbox.drain_outbox(&self.rules, BATCH, now_millis()).await {
-                Ok(drained) => {
-                    self.store.availability().answered();
-                    record(&drained);
-                    if drained.published > 0 {
-                        self.wake_dispatcher.notify_one();
-                    }
-                    // A full batch means more rows may be waiting behind it.
-                    if drained.taken == BATCH as usize {
-                        continue;
-                    }
+            let drained = match self.outbox.drain_outbox(&self.rules, BATCH, now_millis()).await {
+                Ok(drained) => drained,
+                Err(error) => {
+                    self.failed(&error);
+                    waiting = false;
                     tokio::select! {
                         () = shutdown.cancelled() => return,
-                        () = committed.notified() => {}
-                        () = tokio::time::sleep(POLL_EVERY) => {}
+                        () = tokio::time::sleep(AFTER_FAILURE) => continue,
                     }
                 }
-                Err(error) => {
-                    if error.is_unavailable() {
-                        // Part of an outage, which is logged once.
-                        self.store.availability().unavailable(&error);
-                    } else {
-                        tracing::warn!(error = %hookd_store::error_chain(&error), "could not drain the outbox");
-                    }
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(AFTER_FAILURE) => {}
-                    }
+            };
+            self.store.availability().answered();
+            record(&drained);
+            if drained.published > 0 {
+                self.wake_dispatcher.notify_one();
+            }
+            taken_since_vacuum += drained.taken;
+            if taken_since_vacuum >= VACUUM_AFTER_ROWS && !vacuuming.swap(true, Ordering::AcqRel) {
+                taken_since_vacuum = 0;
+                tokio::spawn(vacuum(self.outbox.clone(), vacuuming.clone()));
+            }
+            if drained.taken > 0 {
+                // Busy: producers may commit without waking anyone. The flag is shared,
+                // so another instance may have set it since: clear it at the start of
+                // each busy spell, not only after this one set it.
+                let newly_busy = rows_seen.is_none_or(|seen| seen.elapsed() >= LINGER);
+                if (waiting || newly_busy) && self.set_waiting(false).await {
+                    waiting = false;
+                }
+                rows_seen = Some(Instant::now());
+                continue;
+            }
+            // Rows came a moment ago, so more are likely: look again soon rather than
+            // have every producer's commit notify.
+            if rows_seen.is_some_and(|seen| seen.elapsed() < LINGER) {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(LINGER_POLL) => continue,
                 }
             }
+            if !waiting {
+                // Ask for a notification, then look once more: a producer that read
+                // "nobody waits" just before would not notify.
+                waiting = self.set_waiting(true).await;
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = committed.notified() => {}
+                () = tokio::time::sleep(POLL_EVERY) => {}
+            }
+        }
+    }
+
+    /// Whether the flag was written.
+    async fn set_waiting(&self, waiting: bool) -> bool {
+        match self.outbox.set_outbox_waiting(waiting).await {
+            Ok(()) => true,
+            Err(error) => {
+                self.failed(&error);
+                false
+            }
+        }
+    }
+
+    fn failed(&self, error: &hookd_store::StoreError) {
+        if error.is_unavailable() {
+            // Part of an outage, which is logged once.
+            self.store.availability().unavailable(error);
+        } else {
+            tracing::warn!(error = %hookd_store::error_chain(error), "could not drain the outbox");
         }
     }
 }
@@ -86,6 +145,14 @@ fn record(drained: &OutboxDrained) {
             "outbox rows repeating a published idempotency key removed"
         );
     }
+}
+
+/// Vacuums the outbox in the background, so the drain loop goes on meanwhile.
+async fn vacuum(outbox: Arc<dyn OutboxStore>, running: Arc<AtomicBool>) {
+    if let Err(error) = outbox.vacuum_outbox().await {
+        tracing::warn!(error = %hookd_store::error_chain(&error), "could not vacuum the outbox");
+    }
+    running.store(false, Ordering::Release);
 }
 
 /// Turns each producer's commit into a wake-up of the drain loop. While `LISTEN`

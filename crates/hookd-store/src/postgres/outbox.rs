@@ -72,6 +72,22 @@ impl OutboxStore for PostgresStore {
         Ok(drained)
     }
 
+    async fn set_outbox_waiting(&self, waiting: bool) -> StoreResult<()> {
+        // Written only when it changes: consumers call this on every wake and sleep.
+        sqlx::query("UPDATE hookd_outbox_listening SET waiting = $1 WHERE waiting <> $1")
+            .bind(waiting)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn vacuum_outbox(&self) -> StoreResult<()> {
+        // Simple protocol: VACUUM may not run inside a transaction or be prepared.
+        // SKIP_LOCKED: if another instance is vacuuming, that is enough.
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) hookd_outbox").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn outbox_depth(&self, now: UnixMillis) -> StoreResult<OutboxDepth> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM hookd_outbox),

@@ -365,6 +365,40 @@ async fn a_producer_role_granted_only_insert_on_the_outbox_can_publish() {
 }
 
 #[tokio::test]
+async fn a_commit_notifies_only_while_a_consumer_waits_for_it() {
+    let Some(database) = TestDatabase::shared().await else { return };
+    // hookd migrates the database and stops: nobody but this test touches the flag.
+    let instance = Instance::start(&database, &[]).await;
+    let (account, _) = instance.new_account().await;
+    instance.binary.stop().await;
+    let producer = Producer::connect(&database).await;
+    let mut listener = sqlx::postgres::PgListener::connect(database.url()).await.expect("listen");
+    listener.listen("hookd_outbox").await.expect("listen");
+    let set_waiting = |waiting: bool| {
+        sqlx::query("UPDATE hookd_outbox_listening SET waiting = $1").bind(waiting).execute(&producer.pool)
+    };
+    let next_payload = async |listener: &mut sqlx::postgres::PgListener| {
+        let notification = tokio::time::timeout(PATIENCE, listener.recv()).await.expect("a notification");
+        notification.expect("notification").payload().to_owned()
+    };
+
+    set_waiting(true).await.expect("waiting");
+    producer.insert(&[row(&account, json!({"n": 1}))]).await;
+    assert_eq!(next_payload(&mut listener).await, "", "a waiting consumer is woken");
+    set_waiting(false).await.expect("busy");
+    producer.insert(&[row(&account, json!({"n": 2}))]).await;
+    set_waiting(true).await.expect("waiting");
+    producer.insert(&[row(&account, json!({"n": 3}))]).await;
+    sqlx::query("SELECT pg_notify('hookd_outbox', 'marker')").execute(&producer.pool).await.expect("marker");
+    // Notifications arrive in commit order: the third insert's, then the marker. Had
+    // the second insert notified, its notification would come before the marker too.
+    assert_eq!(next_payload(&mut listener).await, "");
+    assert_eq!(next_payload(&mut listener).await, "marker", "no notification while consumers were busy");
+    producer.close().await;
+    database.finish().await;
+}
+
+#[tokio::test]
 async fn asking_for_the_outbox_on_sqlite_stops_startup_and_says_why() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let data_dir = data_dir.path().to_str().expect("utf-8");
