@@ -12,6 +12,8 @@
 //!   cargo run --release -p hookd-bench -- --scenario f     # 100,000 single-event requests over 64 connections
 //!   cargo run --release -p hookd-bench -- --scenario f --baseline  # and the harness's own limit beside it
 //!   cargo run --release -p hookd-bench -- --scenario log   # the portal's event log at 100,000 events
+//!   cargo run --release -p hookd-bench -- --scenario outbox \
+//!       --postgres postgres://postgres@127.0.0.1:5432/test              # outbox rows published/s
 //!   cargo run --release -p hookd-bench -- --events 2000 --rate 0 --fifo  # one FIFO endpoint
 //!   cargo run --release -p hookd-bench -- --events 1000 --rate 100     # latency
 //!   cargo run --release -p hookd-bench -- --events 20000 --rate 0      # flat out
@@ -21,6 +23,7 @@
 mod backlog;
 mod event_log;
 mod hookd_process;
+mod outbox;
 mod receiver;
 mod single;
 
@@ -45,8 +48,10 @@ struct Args {
     /// events flat out, one per request, over --connections. It sets
     /// --events, --rate, --endpoints (and --backlog, --fail-percent); add --postgres
     /// for scenario e. log = the portal's event-log queries at 100,000 events, timed at
-    /// the store (with --postgres on PostgreSQL).
-    #[arg(long, value_parser = ["a", "b", "c", "d", "f", "g", "log"])]
+    /// the store (with --postgres on PostgreSQL). outbox = 100,000 rows committed to
+    /// the PostgreSQL outbox as a backlog, then 1,000 rows/s one per transaction for
+    /// 30 s (needs --postgres).
+    #[arg(long, value_parser = ["a", "b", "c", "d", "f", "g", "log", "outbox"])]
     scenario: Option<String>,
     /// The share of requests, in percent, the receiver answers 500 at random. hookd
     /// then retries every second, 30 times, so retries come within the run and none
@@ -122,6 +127,11 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if args.scenario.as_deref() == Some("outbox") {
+        let server = args.postgres.clone().context("--scenario outbox needs --postgres SERVER_URL")?;
+        (args.events, args.rate) = (100_000, 1_000);
+        return outbox::run(&args, &server).await;
+    }
     match args.scenario.as_deref() {
         Some("a") => (args.events, args.rate, args.endpoints) = (100_000, 0, 1),
         Some("b") => (args.events, args.rate, args.endpoints) = (60_000, 1_000, 1),
@@ -160,30 +170,7 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let key = std::fs::read_to_string(data_dir.path().join("default-api-key"))?.trim().to_owned();
     let account = std::fs::read_to_string(data_dir.path().join("default-account-id"))?.trim().to_owned();
-    for n in 0..args.endpoints {
-        let created = http
-            .post(format!("{base}/v3/webhooks/endpoints"))
-            .header("X-Api-Key", &key)
-            .json(&json!({"url": format!("{receiver_url}/endpoint/{n}")}))
-            .send()
-            .await?;
-        if !created.status().is_success() {
-            bail!("creating an endpoint failed: {}", created.text().await?);
-        }
-        if args.fifo {
-            let endpoint: Value = created.json().await?;
-            let id = endpoint["data"]["endpoint_id"].as_str().context("the endpoint's id")?;
-            let settings = http
-                .put(format!("{base}/v3/webhooks/endpoints/{id}/settings"))
-                .header("X-Api-Key", &key)
-                .json(&json!({"ordering": "fifo", "rate_limit_per_second": null}))
-                .send()
-                .await?;
-            if !settings.status().is_success() {
-                bail!("setting FIFO ordering failed: {}", settings.text().await?);
-            }
-        }
-    }
+    create_endpoints(&args, &http, &base, &key, &receiver_url).await?;
 
     let mut cpu_before = hookd.cpu_seconds();
     let mut started = Instant::now();
@@ -252,6 +239,41 @@ async fn bench(mut args: Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Creates `--endpoints` endpoints on the receiver (FIFO with `--fifo`).
+async fn create_endpoints(
+    args: &Args,
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    receiver_url: &str,
+) -> anyhow::Result<()> {
+    for n in 0..args.endpoints {
+        let created = http
+            .post(format!("{base}/v3/webhooks/endpoints"))
+            .header("X-Api-Key", key)
+            .json(&json!({"url": format!("{receiver_url}/endpoint/{n}")}))
+            .send()
+            .await?;
+        if !created.status().is_success() {
+            bail!("creating an endpoint failed: {}", created.text().await?);
+        }
+        if args.fifo {
+            let endpoint: Value = created.json().await?;
+            let id = endpoint["data"]["endpoint_id"].as_str().context("the endpoint's id")?;
+            let settings = http
+                .put(format!("{base}/v3/webhooks/endpoints/{id}/settings"))
+                .header("X-Api-Key", key)
+                .json(&json!({"ordering": "fifo", "rate_limit_per_second": null}))
+                .send()
+                .await?;
+            if !settings.status().is_success() {
+                bail!("setting FIFO ordering failed: {}", settings.text().await?);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What scenario d watches while hookd drains the backlog.
