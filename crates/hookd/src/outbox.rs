@@ -43,11 +43,7 @@ impl OutboxConsumer {
     pub async fn run(self, shutdown: CancellationToken) {
         let committed = Arc::new(Notify::new());
         tokio::spawn(relay_commits(self.outbox.clone(), committed.clone(), shutdown.clone()));
-        // Whether producers may have been told a consumer waits for a notification:
-        // at start, unknown (another instance, or this one before a restart, may have
-        // said so), hence true.
-        let mut waiting = true;
-        let mut rows_seen = None::<Instant>;
+        let mut pace = Pace::default();
         let mut taken_since_vacuum = 0;
         let vacuuming = Arc::new(AtomicBool::new(false));
         while !shutdown.is_cancelled() {
@@ -55,7 +51,7 @@ impl OutboxConsumer {
                 Ok(drained) => drained,
                 Err(error) => {
                     self.failed(&error);
-                    waiting = false;
+                    pace.database_failed();
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(AFTER_FAILURE) => continue,
@@ -72,35 +68,22 @@ impl OutboxConsumer {
                 taken_since_vacuum = 0;
                 tokio::spawn(vacuum(self.outbox.clone(), vacuuming.clone()));
             }
-            if drained.taken > 0 {
-                // Busy: producers may commit without waking anyone. The flag is shared,
-                // so another instance may have set it since: clear it at the start of
-                // each busy spell, not only after this one set it.
-                let newly_busy = rows_seen.is_none_or(|seen| seen.elapsed() >= LINGER);
-                if (waiting || newly_busy) && self.set_waiting(false).await {
-                    waiting = false;
+            match pace.after_drain(drained.taken, Instant::now()) {
+                Step::DrainAgain => {}
+                Step::SetWaiting(waiting) => {
+                    if self.set_waiting(waiting).await {
+                        pace.waiting = waiting;
+                    }
                 }
-                rows_seen = Some(Instant::now());
-                continue;
-            }
-            // Rows came a moment ago, so more are likely: look again soon rather than
-            // have every producer's commit notify.
-            if rows_seen.is_some_and(|seen| seen.elapsed() < LINGER) {
-                tokio::select! {
+                Step::Poll => tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(LINGER_POLL) => continue,
-                }
-            }
-            if !waiting {
-                // Ask for a notification, then look once more: a producer that read
-                // "nobody waits" just before would not notify.
-                waiting = self.set_waiting(true).await;
-                continue;
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = committed.notified() => {}
-                () = tokio::time::sleep(POLL_EVERY) => {}
+                    () = tokio::time::sleep(LINGER_POLL) => {}
+                },
+                Step::Sleep => tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = committed.notified() => {}
+                    () = tokio::time::sleep(POLL_EVERY) => {}
+                },
             }
         }
     }
@@ -121,8 +104,66 @@ impl OutboxConsumer {
             // Part of an outage, which is logged once.
             self.store.availability().unavailable(error);
         } else {
-            tracing::warn!(error = %hookd_store::error_chain(error), "could not drain the outbox");
+            tracing::warn!(error = %hookd_store::error_chain(error), "the outbox consumer's database call failed");
         }
+    }
+}
+
+/// What the drain loop does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    DrainAgain,
+    /// Write the shared "a consumer waits" flag, then drain again.
+    SetWaiting(bool),
+    /// Look again after [`LINGER_POLL`].
+    Poll,
+    /// Until a producer's commit notifies, or [`POLL_EVERY`].
+    Sleep,
+}
+
+/// When to drain again, poll, or ask producers to notify and sleep.
+#[derive(Debug)]
+struct Pace {
+    /// Whether producers may have been told that this consumer waits for a
+    /// notification. At start it is unknown (another instance, or this one before a
+    /// restart, may have said so), hence true.
+    waiting: bool,
+    /// When a drain last took rows.
+    rows_seen: Option<Instant>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self { waiting: true, rows_seen: None }
+    }
+}
+
+impl Pace {
+    fn after_drain(&mut self, taken: usize, now: Instant) -> Step {
+        let lingering = self.rows_seen.is_some_and(|seen| now.duration_since(seen) < LINGER);
+        if taken > 0 {
+            self.rows_seen = Some(now);
+            // Busy: producers may commit without waking anyone. The flag is shared, so
+            // another instance may have set it: clear it at the start of each busy
+            // spell, not only when this consumer set it.
+            return if self.waiting || !lingering { Step::SetWaiting(false) } else { Step::DrainAgain };
+        }
+        if lingering {
+            // Rows came a moment ago, so more are likely: look again soon rather than
+            // have every producer's commit notify.
+            return Step::Poll;
+        }
+        if !self.waiting {
+            // Ask for a notification, then look once more: a producer that read
+            // "nobody waits" just before would not notify.
+            return Step::SetWaiting(true);
+        }
+        Step::Sleep
+    }
+
+    /// After an outage the flag may say anything: ask again before sleeping.
+    fn database_failed(&mut self) {
+        self.waiting = false;
     }
 }
 
@@ -182,5 +223,45 @@ async fn relay_commits(outbox: Arc<dyn OutboxStore>, committed: Arc<Notify>, shu
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_spell_clears_the_flag_once_then_drains_without_writing_it() {
+        let mut pace = Pace { waiting: false, rows_seen: None };
+        let start = Instant::now();
+        assert_eq!(pace.after_drain(10, start), Step::SetWaiting(false), "another instance may have set it");
+        pace.waiting = false;
+        assert_eq!(pace.after_drain(10, start + Duration::from_millis(5)), Step::DrainAgain);
+    }
+
+    #[test]
+    fn an_empty_table_is_polled_for_a_while_before_producers_are_asked_to_notify() {
+        let mut pace = Pace { waiting: false, rows_seen: None };
+        let start = Instant::now();
+        pace.after_drain(1, start);
+        assert_eq!(pace.after_drain(0, start + LINGER / 2), Step::Poll);
+        assert_eq!(pace.after_drain(0, start + LINGER), Step::SetWaiting(true));
+        pace.waiting = true;
+        assert_eq!(pace.after_drain(0, start + LINGER * 2), Step::Sleep);
+    }
+
+    #[test]
+    fn a_consumer_starts_by_assuming_producers_notify_and_stops_them_when_busy() {
+        let mut pace = Pace::default();
+        let now = Instant::now();
+        assert_eq!(pace.after_drain(0, now), Step::Sleep, "no rows yet: wait for a notification");
+        assert_eq!(pace.after_drain(3, now), Step::SetWaiting(false));
+    }
+
+    #[test]
+    fn after_a_database_failure_the_consumer_asks_again_before_it_sleeps() {
+        let mut pace = Pace::default();
+        pace.database_failed();
+        assert_eq!(pace.after_drain(0, Instant::now()), Step::SetWaiting(true));
     }
 }

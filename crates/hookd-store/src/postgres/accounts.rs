@@ -96,16 +96,25 @@ impl AccountStore for PostgresStore {
     }
 
     async fn existing_accounts(&self, account_ids: &[AccountId]) -> StoreResult<Vec<AccountId>> {
-        let found: Vec<String> = sqlx::query_scalar(
-            "SELECT account_id FROM accounts WHERE account_id = ANY($1) AND account_id <> $2",
-        )
-        .bind(id_array(account_ids.iter()))
-        .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
-        .fetch_all(&self.pool)
-        .await?;
+        let found = publishable_accounts(&self.pool, id_array(account_ids.iter())).await?;
         found
             .iter()
             .map(|id| AccountId::parse(id).map_err(|_| StoreError::Corrupt("account id".into())))
             .collect()
     }
+}
+
+/// Which of these accounts exist and may be published to: not the reserved operations
+/// account, whose events only hookd itself emits.
+pub(super) async fn publishable_accounts<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    account_ids: Vec<String>,
+) -> StoreResult<Vec<String>> {
+    let found =
+        sqlx::query_scalar("SELECT account_id FROM accounts WHERE account_id = ANY($1) AND account_id <> $2")
+            .bind(account_ids)
+            .bind(hookd_core::operational::OPERATIONS_ACCOUNT_ID)
+            .fetch_all(executor)
+            .await?;
+    Ok(found)
 }

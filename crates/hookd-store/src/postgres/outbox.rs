@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use hookd_core::{EventDraft, PublicationRules};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::accounts::publishable_accounts;
 use super::events::publish_in;
 use super::{NotifyFeed, PostgresStore};
 use crate::{
@@ -132,20 +133,18 @@ fn check(
     })
 }
 
-/// Rejects the rows whose account does not exist (a foreign key would fail the batch).
+/// Rejects the rows whose account does not exist (a foreign key would fail the batch)
+/// or is the reserved operations account, as the API does.
 async fn keep_existing_accounts(
     tx: &mut Transaction<'_, Postgres>,
     accepted: Vec<Accepted>,
     rejected: &mut Vec<RejectedRow>,
 ) -> StoreResult<Vec<Accepted>> {
-    let wanted: Vec<&str> = accepted.iter().map(|row| row.event.account_id.as_str()).collect();
-    let existing: HashSet<String> =
-        sqlx::query_scalar("SELECT account_id FROM accounts WHERE account_id = ANY($1)")
-            .bind(&wanted)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+    if accepted.is_empty() {
+        return Ok(accepted);
+    }
+    let wanted = accepted.iter().map(|row| row.event.account_id.to_string()).collect();
+    let existing: HashSet<String> = publishable_accounts(&mut **tx, wanted).await?.into_iter().collect();
     let (known, unknown): (Vec<_>, Vec<_>) =
         accepted.into_iter().partition(|row| existing.contains(row.event.account_id.as_str()));
     rejected.extend(
@@ -169,7 +168,7 @@ async fn publish_guarded(
     }
     sqlx::query("SAVEPOINT outbox_batch").execute(&mut **tx).await?;
     match publish_rows(tx, &accepted, drained).await {
-        Err(StoreError::Database(_)) if accepted.len() > 1 => {
+        Err(StoreError::Database(_)) => {
             sqlx::query("ROLLBACK TO SAVEPOINT outbox_batch").execute(&mut **tx).await?;
         }
         other => return other,
@@ -177,11 +176,17 @@ async fn publish_guarded(
     for row in accepted {
         sqlx::query("SAVEPOINT outbox_row").execute(&mut **tx).await?;
         let one = std::slice::from_ref(&row);
-        if let Err(error) = publish_rows(tx, one, drained).await {
-            let StoreError::Database(cause) = &error else { return Err(error) };
-            sqlx::query("ROLLBACK TO SAVEPOINT outbox_row").execute(&mut **tx).await?;
-            let reason = format!("the database refused the event: {}", error_chain(cause.as_ref()));
-            drained.rejected.push(RejectedRow { id: row.id, reason });
+        match publish_rows(tx, one, drained).await {
+            // Released, so a batch of 500 does not pile up subtransactions.
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT outbox_row").execute(&mut **tx).await?;
+            }
+            Err(StoreError::Database(cause)) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT outbox_row").execute(&mut **tx).await?;
+                let reason = format!("the database refused the event: {}", error_chain(cause.as_ref()));
+                drained.rejected.push(RejectedRow { id: row.id, reason });
+            }
+            Err(other) => return Err(other),
         }
     }
     Ok(())

@@ -91,12 +91,33 @@ impl Producer {
     }
 }
 
-/// A cluster of one: an instance, an account with an endpoint on `receiver`, and a producer.
-async fn one_instance(database: &TestDatabase, receiver: &TestReceiver) -> (Instance, String, Producer) {
-    let instance = Instance::start(database, &[]).await;
-    let (account, key) = instance.new_account().await;
-    instance.create_endpoint(&key, &receiver.url("/outbox")).await;
-    (instance, account, Producer::connect(database).await)
+/// A cluster of one: an instance on a scratch database, an account with an endpoint on
+/// a receiver, and a producer.
+struct OneInstance {
+    database: TestDatabase,
+    receiver: TestReceiver,
+    instance: Instance,
+    account: String,
+    producer: Producer,
+}
+
+impl OneInstance {
+    /// `None` (the test is skipped) without a PostgreSQL server, outside CI.
+    async fn start() -> Option<Self> {
+        let database = TestDatabase::shared().await?;
+        let receiver = TestReceiver::start().await;
+        let instance = Instance::start(&database, &[]).await;
+        let (account, key) = instance.new_account().await;
+        instance.create_endpoint(&key, &receiver.url("/outbox")).await;
+        let producer = Producer::connect(&database).await;
+        Some(Self { database, receiver, instance, account, producer })
+    }
+}
+
+async fn finish(producer: Producer, instance: Instance, database: TestDatabase) {
+    producer.close().await;
+    instance.binary.stop().await;
+    database.finish().await;
 }
 
 fn row(account_id: &str, event_data: Value) -> Value {
@@ -109,9 +130,11 @@ async fn next_arrival(receiver: &mut TestReceiver) -> Value {
 
 #[tokio::test]
 async fn a_committed_producer_transaction_is_delivered() {
-    let Some(database) = TestDatabase::shared().await else { return };
-    let mut receiver = TestReceiver::start().await;
-    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
 
     producer.complete_video(&account, "v1", true).await;
     let arrived = tokio::time::timeout(PATIENCE, receiver.next()).await.expect("delivered");
@@ -124,16 +147,16 @@ async fn a_committed_producer_transaction_is_delivered() {
     assert!(raw.contains(r#"{"url":"https://cdn.example/v1","video_id":"v1"}"#), "{raw}");
     assert_eq!(producer.waiting().await, 0, "the row is gone once published");
     assert_eq!(instance.metric("hookd_outbox_rows_total{result=\"published\"}").await, 1.0);
-    producer.close().await;
-    instance.binary.stop().await;
-    database.finish().await;
+    finish(producer, instance, database).await;
 }
 
 #[tokio::test]
 async fn a_rolled_back_producer_transaction_delivers_nothing() {
-    let Some(database) = TestDatabase::shared().await else { return };
-    let mut receiver = TestReceiver::start().await;
-    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
 
     producer.complete_video(&account, "rolled-back", false).await;
     producer.complete_video(&account, "committed", true).await;
@@ -142,16 +165,16 @@ async fn a_rolled_back_producer_transaction_delivers_nothing() {
     assert_eq!(next_arrival(&mut receiver).await["event_data"]["video_id"], "committed");
     assert_eq!(producer.events_of(&account).await, 1, "only the committed row became an event");
     assert!(receiver.drain().is_empty());
-    producer.close().await;
-    instance.binary.stop().await;
-    database.finish().await;
+    finish(producer, instance, database).await;
 }
 
 #[tokio::test]
 async fn invalid_rows_move_to_rejected_with_their_reason_and_do_not_hold_back_the_rest() {
-    let Some(database) = TestDatabase::shared().await else { return };
-    let mut receiver = TestReceiver::start().await;
-    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
     let unknown_account = format!("{}{}", &account[..31], if account.ends_with('0') { '1' } else { '0' });
 
     let good = || row(&account, json!({"video_id": "fine"}));
@@ -163,6 +186,10 @@ async fn invalid_rows_move_to_rejected_with_their_reason_and_do_not_hold_back_th
     let cases = [
         (with("account_id", json!("not-an-id")), "account_id: 'account_id' is not an account id."),
         (with("account_id", json!(unknown_account)), "account_id: Unknown account."),
+        (
+            with("account_id", json!(hookd_core::operational::OPERATIONS_ACCOUNT_ID)),
+            "account_id: Unknown account.",
+        ),
         (with("event_type", json!("made.up")), "event_type: Unknown event type \"made.up\"."),
         (with("event_data", json!([1, 2])), "event_data: 'event_data' must be a JSON object."),
         (with("entity_id", json!("e".repeat(300))), "entity_id: "),
@@ -199,16 +226,16 @@ async fn invalid_rows_move_to_rejected_with_their_reason_and_do_not_hold_back_th
     assert_eq!(producer.events_of(&account).await, 1);
     assert_eq!(instance.metric("hookd_outbox_rows_total{result=\"rejected\"}").await, cases.len() as f64);
     assert_eq!(instance.metric("hookd_outbox_rows_rejected").await, cases.len() as f64);
-    producer.close().await;
-    instance.binary.stop().await;
-    database.finish().await;
+    finish(producer, instance, database).await;
 }
 
 #[tokio::test]
 async fn a_row_the_database_refuses_is_rejected_alone_and_its_batch_is_published() {
-    let Some(database) = TestDatabase::shared().await else { return };
-    let mut receiver = TestReceiver::start().await;
-    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
     // A refusal no validation foresees (a constraint or trigger someone added): the
     // first insert of the batch fails as a whole.
     sqlx::query("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (event_data NOT LIKE '%poison%')")
@@ -233,16 +260,16 @@ async fn a_row_the_database_refuses_is_rejected_alone_and_its_batch_is_published
     assert!(reasons[0].starts_with("the database refused the event: "), "{}", reasons[0]);
     assert!(reasons[0].contains("no_poison"), "{}", reasons[0]);
     assert_eq!(producer.waiting().await, 0);
-    producer.close().await;
-    instance.binary.stop().await;
-    database.finish().await;
+    finish(producer, instance, database).await;
 }
 
 #[tokio::test]
 async fn a_row_repeating_a_published_idempotency_key_is_not_published_again() {
-    let Some(database) = TestDatabase::shared().await else { return };
-    let mut receiver = TestReceiver::start().await;
-    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
     let keyed = |n: u32, key: &str| {
         let mut row = row(&account, json!({ "n": n }));
         row["idempotency_key"] = json!(key);
@@ -258,9 +285,7 @@ async fn a_row_repeating_a_published_idempotency_key_is_not_published_again() {
     assert!(receiver.drain().is_empty());
     assert_eq!(instance.metric("hookd_outbox_rows_total{result=\"duplicate\"}").await, 2.0);
     assert_eq!(producer.waiting().await, 0, "duplicates are removed, not left behind");
-    producer.close().await;
-    instance.binary.stop().await;
-    database.finish().await;
+    finish(producer, instance, database).await;
 }
 
 #[tokio::test]
@@ -331,9 +356,11 @@ async fn ten_thousand_rows_with_three_instances_and_kills_are_each_published_exa
 
 #[tokio::test]
 async fn a_producer_role_granted_only_insert_on_the_outbox_can_publish() {
-    let Some(database) = TestDatabase::shared().await else { return };
-    let mut receiver = TestReceiver::start().await;
-    let (instance, account, producer) = one_instance(&database, &receiver).await;
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
     // Roles belong to the server, not the scratch database: one name per run.
     let role = format!("renderer_{}", &account[..12]);
     // docs/outbox.md's grant, and nothing else.
@@ -356,9 +383,7 @@ async fn a_producer_role_granted_only_insert_on_the_outbox_can_publish() {
     sqlx::query(insert).bind(&account).execute(&mut *tx).await.expect("insert with only the grant");
     tx.commit().await.expect("commit");
     assert_eq!(next_arrival(&mut receiver).await["event_data"]["by"], "role");
-    producer.close().await;
-    instance.binary.stop().await;
-    database.finish().await;
+    finish(producer, instance, database).await;
     let server =
         PgPoolOptions::new().connect(&hookd_store::test_server_url().expect("url")).await.expect("server");
     sqlx::query(&format!("DROP ROLE {role}")).execute(&server).await.expect("drop role");
