@@ -205,13 +205,15 @@ async fn publish_rows(
         .filter(|row| row.key.is_some())
         .partition(|row| seen.insert((row.event.account_id.as_str(), row.key.as_deref())));
     // A key published before (or by another instance's transaction that commits first:
-    // the insert waits for it) is not inserted again.
+    // the insert waits for it) is not inserted again. Keys go in in one order on every
+    // instance, so two batches sharing keys wait for each other instead of deadlocking.
     let claimed: HashSet<(String, String)> = if keyed.is_empty() {
         HashSet::new()
     } else {
         sqlx::query_as(
             "INSERT INTO hookd_outbox_keys (account_id, idempotency_key, event_id, published_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS k (a, key, e, at)
+             ORDER BY a, key
              ON CONFLICT DO NOTHING
              RETURNING account_id, idempotency_key",
         )
