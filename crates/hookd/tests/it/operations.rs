@@ -85,7 +85,7 @@ async fn the_document_calls_an_update_that_changes_nothing_invalid_as_the_server
 
 /// The names a file of `deploy/` queries: `hookd_...` (recording rules, `hookd:...`,
 /// are defined there, and `up` is Prometheus's own).
-fn metrics_queried_in(file: &str) -> std::collections::BTreeSet<String> {
+pub(crate) fn metrics_queried_in(file: &str) -> std::collections::BTreeSet<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let text = std::fs::read_to_string(root.join(file)).unwrap_or_else(|_| panic!("{file}"));
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -121,7 +121,9 @@ async fn every_metric_the_alert_rules_and_the_dashboard_query_is_one_hookd_expor
     for file in ["deploy/prometheus/hookd-rules.yml", "deploy/grafana/hookd.json"] {
         let queried = metrics_queried_in(file);
         assert!(queried.len() >= 5, "{file} was read: {queried:?}");
-        let missing: Vec<&String> = queried.difference(&exported).collect();
+        // The outbox's exist only on PostgreSQL: `outbox::the_outbox_alerts_query_metrics_hookd_exports`.
+        let missing: Vec<&String> =
+            queried.difference(&exported).filter(|name| !name.starts_with("hookd_outbox_")).collect();
         assert!(missing.is_empty(), "{file} queries metrics hookd does not export: {missing:?}\n{text}");
     }
 }

@@ -424,6 +424,25 @@ async fn a_commit_notifies_only_while_a_consumer_waits_for_it() {
 }
 
 #[tokio::test]
+async fn the_outbox_alerts_query_metrics_hookd_exports() {
+    let Some(OneInstance { database, mut receiver, instance, account, producer }) =
+        OneInstance::start().await
+    else {
+        return;
+    };
+    producer.insert(&[row(&account, json!({"n": 1}))]).await;
+    next_arrival(&mut receiver).await;
+    let text = reqwest::get(instance.url("/metrics")).await.expect("metrics").text().await.expect("text");
+    let queried = crate::operations::metrics_queried_in("deploy/prometheus/hookd-rules.yml");
+    let outbox: Vec<&String> = queried.iter().filter(|name| name.starts_with("hookd_outbox_")).collect();
+    assert!(outbox.len() >= 2, "the rules query the outbox: {queried:?}");
+    for name in outbox {
+        assert!(text.lines().any(|line| line.starts_with(name.as_str())), "{name} is not exported:\n{text}");
+    }
+    finish(producer, instance, database).await;
+}
+
+#[tokio::test]
 async fn asking_for_the_outbox_on_sqlite_stops_startup_and_says_why() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let data_dir = data_dir.path().to_str().expect("utf-8");
