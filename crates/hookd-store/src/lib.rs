@@ -442,7 +442,8 @@ pub trait ChangeFeed: Send {
 /// transactions, published by hookd once each (docs/outbox.md).
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Signals each commit of a transaction that inserted rows.
+    /// Signals the commit of a transaction that inserted rows, while some consumer
+    /// said it waits ([`OutboxStore::set_outbox_waiting`]).
     async fn watch_outbox(&self) -> StoreResult<Box<dyn ChangeFeed>>;
     /// Takes up to `limit` of the oldest rows no other instance holds and, in one
     /// transaction, publishes those that pass `rules` and name an existing account

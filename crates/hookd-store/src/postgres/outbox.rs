@@ -19,7 +19,8 @@ use crate::{
     UnixMillis, error_chain,
 };
 
-/// The channel the outbox's trigger notifies at each producer's commit.
+/// The channel the outbox's trigger notifies on, at a producer's commit, while a
+/// consumer waits (`set_outbox_waiting`).
 const OUTBOX_CHANNEL: &str = "hookd_outbox";
 /// The API's `Idempotency-Key` bound, for the same idea in a column.
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
