@@ -58,8 +58,10 @@ impl OutboxStore for PostgresStore {
         }
         let mut drained = OutboxDrained { taken: rows.len(), ..OutboxDrained::default() };
         let mut accepted = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.try_get("id")?;
+            ids.push(id);
             match check(rules, row, now)? {
                 Ok((key, event)) => accepted.push(Accepted { id, key, event }),
                 Err(reason) => drained.rejected.push(RejectedRow { id, reason }),
@@ -68,7 +70,6 @@ impl OutboxStore for PostgresStore {
         let accepted = keep_existing_accounts(&mut tx, accepted, &mut drained.rejected).await?;
         publish_guarded(&mut tx, accepted, &mut drained).await?;
         move_rejected(&mut tx, &drained.rejected).await?;
-        let ids: Vec<i64> = rows.iter().map(|row| row.try_get("id")).collect::<Result<_, _>>()?;
         sqlx::query("DELETE FROM hookd_outbox WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(drained)
@@ -199,24 +200,22 @@ async fn publish_rows(
     rows: &[Accepted],
     drained: &mut OutboxDrained,
 ) -> StoreResult<()> {
-    // A key repeated within the batch: the first row keeps it.
-    let mut seen = HashSet::new();
-    let (keyed, repeats): (Vec<&Accepted>, Vec<&Accepted>) = rows
-        .iter()
-        .filter(|row| row.key.is_some())
-        .partition(|row| seen.insert((row.event.account_id.as_str(), row.key.as_deref())));
     // A key published before (or by another instance's transaction that commits first:
-    // the insert waits for it) is not inserted again. Keys go in in one order on every
-    // instance, so two batches sharing keys wait for each other instead of deadlocking.
-    let claimed: HashSet<(String, String)> = if keyed.is_empty() {
+    // the insert waits for it) is not inserted again, nor is a repeat within the batch:
+    // the insert skips it too, and the row first in the batch keeps the key. Keys go in
+    // in one order on every instance, so two batches sharing keys wait for each other
+    // instead of deadlocking. What comes back are the events whose key was new.
+    let keyed: Vec<&Accepted> = rows.iter().filter(|row| row.key.is_some()).collect();
+    let claimed: HashSet<String> = if keyed.is_empty() {
         HashSet::new()
     } else {
-        sqlx::query_as(
+        sqlx::query_scalar(
             "INSERT INTO hookd_outbox_keys (account_id, idempotency_key, event_id, published_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS k (a, key, e, at)
-             ORDER BY a, key
+             SELECT a, key, e, at
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k (a, key, e, at, n)
+             ORDER BY a, key, n
              ON CONFLICT DO NOTHING
-             RETURNING account_id, idempotency_key",
+             RETURNING event_id",
         )
         .bind(keyed.iter().map(|row| row.event.account_id.as_str()).collect::<Vec<_>>())
         .bind(keyed.iter().map(|row| row.key.as_deref()).collect::<Vec<_>>())
@@ -227,16 +226,9 @@ async fn publish_rows(
         .into_iter()
         .collect()
     };
-    let repeats: HashSet<i64> = repeats.iter().map(|row| row.id).collect();
     let fresh: Vec<Event> = rows
         .iter()
-        .filter(|row| match &row.key {
-            None => true,
-            Some(key) => {
-                !repeats.contains(&row.id)
-                    && claimed.contains(&(row.event.account_id.to_string(), key.clone()))
-            }
-        })
+        .filter(|row| row.key.is_none() || claimed.contains(row.event.event_id.as_str()))
         .map(|row| row.event.clone())
         .collect();
     let counts = publish_in(tx, &fresh).await?;
